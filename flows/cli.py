@@ -1,0 +1,174 @@
+"""The `longdoc` command: run the flow, query the warehouse, list runs, rebuild."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from flows.params import ProcessParams, default_data_dir
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="longdoc", description="Long documents through transformer models, into SQL.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", default=default_data_dir(), help="datasets and warehouse (env LONGDOC_DATA_DIR)")
+
+    run = sub.add_parser("run", help="ingest, segment, classify, summarize and load the warehouse")
+    run.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory or glob, local or URL")
+    data_dir(run)
+    run.add_argument("--labels", help="comma-separated zero-shot labels")
+    run.add_argument("--classifier", default="default", help="HF id, local directory, or 'default'")
+    run.add_argument("--summarizer", default="default", help="HF id, local directory, or 'default'")
+    run.add_argument("--max-tokens", type=int, help="segment budget (default: each model's own)")
+    run.add_argument("--overlap-tokens", type=int, help="overlap between segments (default: max/8)")
+    run.add_argument("--max-new-tokens", type=int, default=80, help="summary length limit")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    run.add_argument("--no-classify", action="store_true")
+    run.add_argument("--no-summarize", action="store_true")
+
+    query = sub.add_parser("query", help="run SQL on the warehouse (read-only)")
+    query.add_argument("sql")
+    data_dir(query)
+    query.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    runs = sub.add_parser("runs", help="list recent runs")
+    data_dir(runs)
+    rebuild = sub.add_parser("rebuild", help="recreate the DuckDB warehouse from the Parquet datasets")
+    data_dir(rebuild)
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"longdoc: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from storage.warehouse import WarehouseError
+    from tasks.errors import LongdocError
+
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "query":
+            return _query(args.data_dir, args.sql, args.format)
+        if args.command == "runs":
+            sql = (
+                "SELECT run_id, status, started_at, round(seconds, 1) AS seconds, "
+                "counts->>'$.documents' AS documents, counts->>'$.documents_new' AS new, "
+                "counts->>'$.rejects' AS rejects, config_id FROM runs ORDER BY started_at DESC LIMIT 20"
+            )
+            return _query(args.data_dir, sql, "table")
+        from storage import warehouse
+        from storage.datasets import Store
+
+        added = warehouse.sync(Store(args.data_dir), rebuild=True)
+        print(
+            f"rebuilt {warehouse.warehouse_path(Store(args.data_dir))}: "
+            + ", ".join(f"{t} {n}" for t, n in added.items())
+        )
+        return 0
+    except (LongdocError, WarehouseError) as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    try:
+        params = ProcessParams(
+            inputs=args.inputs,
+            data_dir=args.data_dir,
+            labels=args.labels.split(",") if args.labels else None,
+            classifier=args.classifier,
+            summarizer=args.summarizer,
+            max_tokens=args.max_tokens,
+            overlap_tokens=args.overlap_tokens,
+            max_new_tokens=args.max_new_tokens,
+            device=args.device,
+            classify=not args.no_classify,
+            summarize=not args.no_summarize,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return _fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+    params.make_plan()  # a model or budget problem is one line here, before Prefect starts
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Without PREFECT_API_URL, Prefect starts a temporary server; on a busy 2-core machine it
+    # needs longer than its default 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from flows.process import process_documents
+
+    report = process_documents(params)
+    _print_report(report)
+    return 0
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    counts, seconds = report["counts"], report["stage_seconds"]
+    table = Table(title=f"longdoc run {report['run_id']} ({report['status']})")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("what it did")
+    keys = {
+        "ingest": ("documents", "documents_new", "documents_known", "rejects"),
+        "segment": ("classifier_segments_new", "summarizer_segments_new"),
+        "classify": ("segments_classified", "classify_tokens", "classify_truncated_tokens"),
+        "summarize": ("segments_summarized", "summarize_output_tokens", "summarize_truncated_tokens"),
+        "aggregate": ("document_results_new", "summaries_merged"),
+    }
+    for stage, secs in seconds.items():
+        detail = ", ".join(f"{k.replace('_', ' ')} {counts[k]}" for k in keys.get(stage, ()) if k in counts)
+        table.add_row(stage, f"{secs:.1f}", detail)
+    console = Console()
+    console.print(table)
+    inferred = counts.get("segments_classified", 0) + counts.get("segments_summarized", 0)
+    if inferred == 0 and counts.get("document_results_new", 0) == 0:
+        console.print("Nothing new: every document already has results for this configuration; no inference ran.")
+    tps = report.get("tokens_per_s")
+    console.print(
+        f"config {report['config_id']} · {report['seconds']:.1f} s"
+        + (f" · {tps:,.0f} model tokens/s" if tps else "")
+        + f" · warehouse {os.path.join(report['data_dir'], 'warehouse.duckdb')}"
+        + (f' · {counts["rejects"]} rejected: longdoc query "select * from rejects"' if counts.get("rejects") else "")
+    )
+
+
+def _query(data_dir: str, sql: str, fmt: str) -> int:
+    from storage.datasets import Store
+    from storage.warehouse import query
+
+    columns, rows = query(Store(data_dir), sql)
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif fmt == "json":
+        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, ensure_ascii=False, indent=1))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns, show_lines=False)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        Console().print(table)
+        print(f"({len(rows)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The parameters of `process-documents`: one model, filled by the CLI and by deployments."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+if TYPE_CHECKING:
+    from tasks.plan import Plan
+
+DEFAULT_DATA_DIR = "./longdoc-data"
+
+
+def default_data_dir() -> str:
+    return os.environ.get("LONGDOC_DATA_DIR", DEFAULT_DATA_DIR)
+
+
+class ProcessParams(BaseModel):
+    """What to process, with which models, and where the results go."""
+
+    inputs: list[str] = Field(min_length=1, description="Files, directories, globs or URLs.")
+    data_dir: str = Field(default_factory=default_data_dir, description="Parquet datasets and warehouse.")
+    labels: list[str] | None = Field(default=None, description="Zero-shot labels; a general set when empty.")
+    classifier: str = Field(default="default", description="HF id, local directory or 'default'.")
+    summarizer: str = Field(default="default", description="HF id, local directory or 'default'.")
+    max_tokens: int | None = Field(default=None, ge=8, description="Segment budget; each model's own when empty.")
+    overlap_tokens: int | None = Field(default=None, ge=0, description="Overlap; max_tokens/8 when empty.")
+    max_new_tokens: int = Field(default=80, ge=1, le=4096, description="Summary length limit.")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    classify: bool = True
+    summarize: bool = True
+    cache_dir: str | None = Field(default=None, description="Converted models; ~/.cache/longdoc when empty.")
+
+    def make_plan(self) -> Plan:
+        """Resolve the models (loading nothing heavy twice) and fix each one's segmentation."""
+        from tasks.plan import make_plan
+
+        return make_plan(
+            self.classifier if self.classify else None,
+            self.labels,
+            self.summarizer if self.summarize else None,
+            self.max_tokens,
+            self.overlap_tokens,
+            self.max_new_tokens,
+            Path(self.cache_dir) if self.cache_dir else None,
+        )
+
+    @field_validator("labels")
+    @classmethod
+    def _clean_labels(cls, labels: list[str] | None) -> list[str] | None:
+        if labels is None:
+            return None
+        cleaned = [label.strip() for label in labels if label.strip()]
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("labels must be distinct")
+        return cleaned or None

@@ -1,0 +1,191 @@
+"""The one storage seam: every file longdoc reads or writes goes through a `Store`.
+
+A store is rooted at a local path or an object-store URL (s3://bucket/prefix); pyarrow.fs
+picks the filesystem. Each table is a directory of immutable Parquet part files; a part is
+written under a temporary name and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from storage.schema import SCHEMAS
+
+
+class StorageError(Exception):
+    """A path or URL that cannot be read or written."""
+
+
+def is_url(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def split_uri(path: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and the path inside it for a local path or a URL."""
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    if not is_url(path):
+        return pafs.LocalFileSystem(), str(Path(path).expanduser().resolve())
+    try:
+        return pafs.FileSystem.from_uri(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise StorageError(f"cannot open {path}: {exc}") from exc
+
+
+def to_uri(fs: pafs.FileSystem, path: str) -> str:
+    """A stable URI for a file, used as `source_uri`."""
+    if isinstance(fs, pafs.LocalFileSystem):
+        return Path(path).as_uri()
+    return f"{fs.type_name}://{path}"
+
+
+@dataclass(frozen=True)
+class Store:
+    """Parquet datasets under one root directory (local or object store)."""
+
+    root: str
+
+    @property
+    def fs_and_base(self) -> tuple[pafs.FileSystem, str]:
+        return split_uri(self.root)
+
+    @property
+    def is_local(self) -> bool:
+        return not is_url(self.root)
+
+    def local_path(self, name: str) -> Path:
+        """A path beside the datasets for files that must be local (the DuckDB warehouse)."""
+        if not self.is_local:
+            raise StorageError(f"{self.root} is not a local directory")
+        return Path(self.fs_and_base[1]) / name
+
+    def table_dir(self, table: str) -> str:
+        return f"{self.fs_and_base[1]}/{table}"
+
+    def write_part(self, table: str, rows: pa.Table | list[dict], part: str) -> str | None:
+        """Write rows as one new part file of `table`; returns its path, or None if empty."""
+        schema = SCHEMAS[table]
+        data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=schema)
+        if data.num_rows == 0:
+            return None
+        data = data.select(schema.names).cast(schema)
+        fs, _ = self.fs_and_base
+        directory = self.table_dir(table)
+        fs.create_dir(directory, recursive=True)
+        final = f"{directory}/{part}.parquet"
+        if isinstance(fs, pafs.LocalFileSystem):
+            tmp = f"{directory}/.{part}.{uuid.uuid4().hex}.tmp"
+            pq.write_table(data, tmp, filesystem=fs, compression="zstd")
+            os.replace(tmp, final)
+        else:  # an object-store PUT is atomic already
+            pq.write_table(data, final, filesystem=fs, compression="zstd")
+        return final
+
+    def parts(self, table: str) -> list[str]:
+        """The part files of a table, sorted by name (part names start with a timestamp)."""
+        fs, _ = self.fs_and_base
+        selector = pafs.FileSelector(self.table_dir(table), allow_not_found=True)
+        names = [
+            info.path
+            for info in fs.get_file_info(selector)
+            if info.is_file and info.base_name.endswith(".parquet") and not info.base_name.startswith(".")
+        ]
+        return sorted(names)
+
+    def read(
+        self,
+        table: str,
+        columns: Sequence[str] | None = None,
+        where: ds.Expression | None = None,
+    ) -> pa.Table:
+        """All rows of a table (optionally some columns, filtered); empty when none exist."""
+        schema = SCHEMAS[table]
+        parts = self.parts(table)
+        if not parts:
+            empty = schema.empty_table()
+            return empty.select(list(columns)) if columns else empty
+        fs, _ = self.fs_and_base
+        dataset = ds.dataset(parts, schema=schema, format="parquet", filesystem=fs)
+        return dataset.to_table(columns=list(columns) if columns else None, filter=where)
+
+    def iter_batches(
+        self, table: str, where: ds.Expression | None = None, batch_size: int = 1024
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a table in record batches, so callers keep memory flat."""
+        parts = self.parts(table)
+        if not parts:
+            return
+        fs, _ = self.fs_and_base
+        dataset = ds.dataset(parts, schema=SCHEMAS[table], format="parquet", filesystem=fs)
+        yield from dataset.to_batches(filter=where, batch_size=batch_size)
+
+
+def expand_inputs(
+    patterns: Sequence[str], exclude: str | None = None
+) -> tuple[list[tuple[pafs.FileSystem, str]], list[str]]:
+    """Files named by paths, directories (recursive) and globs, leaving out everything under
+    `exclude` (longdoc's own data directory); and the patterns matching none."""
+    found: list[tuple[pafs.FileSystem, str]] = []
+    missing: list[str] = []
+    skip = split_uri(exclude)[1].rstrip("/") + "/" if exclude else None
+    for pattern in patterns:
+        fs, path = split_uri(pattern)
+        matches = _glob(fs, path) if any(c in path for c in "*?[") else _walk(fs, path)
+        matches = [m for m in matches if not (skip and m.startswith(skip))]
+        if not matches:
+            missing.append(pattern)
+        found.extend((fs, m) for m in matches)
+    seen: set[str] = set()
+    unique = []
+    for fs, path in found:
+        if path not in seen:
+            seen.add(path)
+            unique.append((fs, path))
+    return unique, missing
+
+
+def _walk(fs: pafs.FileSystem, path: str) -> list[str]:
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.File:
+        return [path]
+    if info.type != pafs.FileType.Directory:
+        return []
+    selector = pafs.FileSelector(path, recursive=True)
+    return sorted(
+        i.path
+        for i in fs.get_file_info(selector)
+        if i.is_file and not any(p.startswith(".") for p in i.path[len(path) :].split("/"))
+    )
+
+
+def _glob(fs: pafs.FileSystem, pattern: str) -> list[str]:
+    root = pattern
+    while any(c in root for c in "*?["):
+        root = root.rsplit("/", 1)[0]
+    candidates = _walk(fs, root or "/")
+    return [p for p in candidates if fnmatch.fnmatch(p, pattern)]
+
+
+def read_bytes(fs: pafs.FileSystem, path: str, limit: int) -> bytes:
+    """A file's bytes; raises StorageError past `limit` bytes rather than reading it all."""
+    size = fs.get_file_info(path).size or 0
+    if size > limit:
+        raise StorageError(f"{size} bytes is over the {limit}-byte limit")
+    with fs.open_input_stream(path) as stream:
+        return bytes(stream.read())
+
+
+def is_in(column: str, values: Sequence[str]) -> ds.Expression:
+    """A filter `column IN values`, typed so that an empty list works too."""
+    return pc.field(column).isin(pa.array(list(values), type=pa.string()))

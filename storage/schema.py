@@ -1,0 +1,143 @@
+"""Arrow schemas of every dataset longdoc writes, and the keys each table is upserted on.
+
+JSON-valued columns (metadata, scores, parameters, counts) are stored as JSON text so any
+Parquet reader can open them; the warehouse types them as DuckDB JSON.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+DOCUMENTS = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("source_uri", pa.string()),
+        ("format", pa.string()),
+        ("title", pa.string()),
+        ("text", pa.large_string()),
+        ("n_chars", pa.int64()),
+        ("content_sha256", pa.string()),
+        ("ingested_at", TS),
+        ("metadata", pa.string()),
+    ]
+)
+
+SEGMENTS = pa.schema(
+    [
+        ("segment_id", pa.string()),
+        ("doc_id", pa.string()),
+        ("segmenter", pa.string()),
+        ("tokenizer", pa.string()),
+        ("max_tokens", pa.int32()),
+        ("seq", pa.int32()),
+        ("char_start", pa.int64()),
+        ("char_end", pa.int64()),
+        ("n_tokens", pa.int32()),
+        ("input_tokens", pa.int32()),
+        ("overlap_tokens", pa.int32()),
+        ("text", pa.large_string()),
+    ]
+)
+
+SEGMENT_LABELS = pa.schema(
+    [
+        ("segment_id", pa.string()),
+        ("model", pa.string()),
+        ("doc_id", pa.string()),
+        ("label", pa.string()),
+        ("score", pa.float64()),
+        ("scores", pa.string()),
+        ("n_input_tokens", pa.int32()),
+        ("truncated_tokens", pa.int32()),
+    ]
+)
+
+SEGMENT_SUMMARIES = pa.schema(
+    [
+        ("segment_id", pa.string()),
+        ("model", pa.string()),
+        ("doc_id", pa.string()),
+        ("summary", pa.large_string()),
+        ("n_input_tokens", pa.int32()),
+        ("n_output_tokens", pa.int32()),
+        ("truncated_tokens", pa.int32()),
+        ("hit_max_new_tokens", pa.bool_()),
+    ]
+)
+
+DOCUMENT_RESULTS = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("config_id", pa.string()),
+        ("label", pa.string()),
+        ("label_score", pa.float64()),
+        ("label_scores", pa.string()),
+        ("label_max_scores", pa.string()),
+        ("summary", pa.large_string()),
+        ("summary_depth", pa.int32()),
+        ("n_segments", pa.int32()),
+        ("n_summary_segments", pa.int32()),
+        ("classifier", pa.string()),
+        ("summarizer", pa.string()),
+        ("run_id", pa.string()),
+        ("created_at", TS),
+    ]
+)
+
+RUNS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("flow_run_id", pa.string()),
+        ("config_id", pa.string()),
+        ("started_at", TS),
+        ("finished_at", TS),
+        ("status", pa.string()),
+        ("parameters", pa.string()),
+        ("counts", pa.string()),
+        ("stage_seconds", pa.string()),
+        ("seconds", pa.float64()),
+        ("tokens_per_s", pa.float64()),
+        ("error", pa.string()),
+    ]
+)
+
+REJECTS = pa.schema(
+    [
+        ("source_uri", pa.string()),
+        ("run_id", pa.string()),
+        ("reason", pa.string()),
+        ("error", pa.string()),
+        ("rejected_at", TS),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "documents": DOCUMENTS,
+    "segments": SEGMENTS,
+    "segment_labels": SEGMENT_LABELS,
+    "segment_summaries": SEGMENT_SUMMARIES,
+    "document_results": DOCUMENT_RESULTS,
+    "runs": RUNS,
+    "rejects": REJECTS,
+}
+
+# The key of each table: a row whose key is already stored is never written again
+# (runs are the exception: a run's row is replaced as the run moves to its final status).
+KEYS: dict[str, tuple[str, ...]] = {
+    "documents": ("doc_id",),
+    "segments": ("segment_id",),
+    "segment_labels": ("segment_id", "model"),
+    "segment_summaries": ("segment_id", "model"),
+    "document_results": ("doc_id", "config_id"),
+    "runs": ("run_id",),
+    "rejects": ("source_uri", "run_id"),
+}
+
+JSON_COLUMNS: dict[str, tuple[str, ...]] = {
+    "documents": ("metadata",),
+    "segment_labels": ("scores",),
+    "document_results": ("label_scores", "label_max_scores"),
+    "runs": ("parameters", "counts", "stage_seconds"),
+}

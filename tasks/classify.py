@@ -1,0 +1,159 @@
+"""Classify: a label and the full score distribution for every segment.
+
+Two backends, picked from the model: a fine-tuned sequence classifier (its own id2label), or
+zero-shot by embedding similarity between the segment and each label's description.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+
+from storage.datasets import Store, is_in
+from tasks.engine import BatchLimits, Progress, pad_batch, run_batched
+from tasks.errors import ConfigError
+from tasks.models import ModelRef, load_model, load_tokenizer
+
+DEFAULT_LABELS = ("business", "technology", "science", "politics", "education", "health", "law", "culture")
+LABEL_TEMPLATE = "This text is about {}."
+ZERO_SHOT_TEMPERATURE = 0.05  # cosine similarities sit close together; sharpen before softmax
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    ref: ModelRef
+    labels: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.ref.kind == "embedding" and len(self.labels) < 2:
+            raise ConfigError("zero-shot classification needs at least two --labels")
+
+    @property
+    def model_id(self) -> str:
+        """The `model` column: which model, and for zero-shot which labels."""
+        if self.ref.kind != "embedding":
+            return self.ref.short_id
+        digest = hashlib.sha256("\x1f".join(self.labels).encode()).hexdigest()[:8]
+        return f"{self.ref.short_id}:zero-shot-{digest}"
+
+
+def encode_inputs(tokenizer: Any, texts: Sequence[str], max_len: int) -> tuple[list[list[int]], list[int]]:
+    """Token ids with special tokens, text that looks like special tokens kept as text; rows
+    over the model's limit are cut and the cut tokens counted."""
+    rows, truncated = [], []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=True, split_special_tokens=True)["input_ids"]
+        cut = max(0, len(ids) - max_len)
+        if cut:
+            ids = ids[: max_len - 1] + ids[-1:]  # keep the closing special token
+        rows.append(ids)
+        truncated.append(cut)
+    return rows, truncated
+
+
+def _pooling_mode(path: str) -> str:
+    config = Path(path) / "1_Pooling" / "config.json"
+    if config.exists() and json.loads(config.read_text()).get("pooling_mode_cls_token"):
+        return "cls"
+    return "mean"
+
+
+def embed(model: Any, ids: Any, mask: Any, pooling: str) -> Any:
+    """L2-normalised sentence embeddings."""
+    import torch
+
+    hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    if pooling == "cls":
+        pooled = hidden[:, 0]
+    else:
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+    return torch.nn.functional.normalize(pooled.float(), dim=-1)
+
+
+def score_texts(
+    spec: ClassifierSpec, texts: Sequence[str], device: str, progress: Progress | None = None
+) -> list[tuple[dict[str, float], int, int]]:
+    """Per text: its label distribution, input tokens and truncated tokens."""
+    import torch
+
+    tokenizer = load_tokenizer(spec.ref.path)
+    model = load_model(spec.ref.path, spec.ref.kind, device)
+    rows, truncated = encode_inputs(tokenizer, texts, spec.ref.max_input_tokens)
+    pad_id = tokenizer.pad_token_id or 0
+    if spec.ref.kind == "embedding":
+        pooling = _pooling_mode(spec.ref.path)
+        label_rows, _ = encode_inputs(tokenizer, [LABEL_TEMPLATE.format(lb) for lb in spec.labels], 512)
+        with torch.inference_mode():
+            label_ids, label_mask = pad_batch(label_rows, pad_id, left=False)
+            label_vectors = embed(model, label_ids.to(device), label_mask.to(device), pooling)
+        names = list(spec.labels)
+    else:
+        id2label = model.config.id2label
+        names = [str(id2label[i]) for i in range(len(id2label))]
+
+    def run(batch: list[int]) -> list[dict[str, float]]:
+        ids, mask = pad_batch([rows[i] for i in batch], pad_id, left=False)
+        ids, mask = ids.to(device), mask.to(device)
+        with torch.inference_mode():
+            if spec.ref.kind == "embedding":
+                sims = embed(model, ids, mask, pooling) @ label_vectors.T
+                probs = torch.softmax(sims / ZERO_SHOT_TEMPERATURE, dim=-1)
+            else:
+                probs = torch.softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+        return [dict(zip(names, p.tolist(), strict=True)) for p in probs.cpu()]
+
+    limits = BatchLimits.for_device(device, generation=False)
+    scores = run_batched([len(r) for r in rows], run, limits, progress)
+    return [(s, len(r), t) for s, r, t in zip(scores, rows, truncated, strict=True)]
+
+
+def classify_segments(
+    store: Store,
+    spec: ClassifierSpec,
+    doc_ids: list[str],
+    segmenter_id: str,
+    part: str,
+    device: str,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Label every segment of these documents that has no label from this classifier yet."""
+    segments = store.read(
+        "segments",
+        columns=["segment_id", "doc_id", "text"],
+        where=(pc.field("segmenter") == segmenter_id) & is_in("doc_id", doc_ids),
+    )
+    done = set(
+        store.read("segment_labels", columns=["segment_id"], where=pc.field("model") == spec.model_id)
+        .column("segment_id")
+        .to_pylist()
+    )
+    todo = [r for r in segments.to_pylist() if r["segment_id"] not in done]
+    results = score_texts(spec, [r["text"] for r in todo], device, progress) if todo else []
+    rows = []
+    for segment, (scores, n_input, truncated) in zip(todo, results, strict=True):
+        label = max(scores, key=lambda k: scores[k])
+        rows.append(
+            {
+                "segment_id": segment["segment_id"],
+                "model": spec.model_id,
+                "doc_id": segment["doc_id"],
+                "label": label,
+                "score": scores[label],
+                "scores": json.dumps(scores),
+                "n_input_tokens": n_input,
+                "truncated_tokens": truncated,
+            }
+        )
+    store.write_part("segment_labels", rows, part)
+    return {
+        "segments_classified": len(rows),
+        "classify_tokens": sum(r["n_input_tokens"] for r in rows),
+        "classify_truncated_tokens": sum(r["truncated_tokens"] for r in rows),
+    }

@@ -1,0 +1,101 @@
+"""The inference engine: token-budget batches, dynamic padding, out-of-memory back-off.
+
+Inputs are sorted by length so a batch holds rows of similar length (little padding); a batch
+never holds more than `token_budget` padded tokens (rows x longest row) nor `max_rows` rows,
+except a single row longer than the budget, which runs alone. Results come back in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    token_budget: int
+    max_rows: int
+
+    @staticmethod
+    def for_device(device: str, generation: bool) -> BatchLimits:
+        if device.startswith("cuda"):
+            return BatchLimits(65536, 64 if generation else 512)
+        return BatchLimits(12288 if generation else 16384, 8 if generation else 64)
+
+
+def plan_batches(lengths: Sequence[int], limits: BatchLimits) -> list[list[int]]:
+    """Indices grouped into batches, longest first, each within the limits."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        width = max(longest, lengths[i])
+        if current and (width * (len(current) + 1) > limits.token_budget or len(current) >= limits.max_rows):
+            batches.append(current)
+            current, width = [], lengths[i]
+        current.append(i)
+        longest = width
+    if current:
+        batches.append(current)
+    return batches
+
+
+def pad_batch(rows: Sequence[Sequence[int]], pad_id: int, left: bool) -> tuple[Any, Any]:
+    """Input ids and attention mask padded to the longest row of this batch only."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for n, row in enumerate(rows):
+        if left:
+            ids[n, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            mask[n, width - len(row) :] = 1
+        else:
+            ids[n, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[n, : len(row)] = 1
+    return ids, mask
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def _run_with_backoff(run: Callable[[list[int]], list[R]], batch: list[int]) -> list[R]:
+    """Run a batch; on out-of-memory, halve it and run both halves (each row exactly once)."""
+    try:
+        return run(batch)
+    except RuntimeError as exc:
+        if not is_out_of_memory(exc) or len(batch) == 1:
+            raise
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    half = len(batch) // 2
+    return _run_with_backoff(run, batch[:half]) + _run_with_backoff(run, batch[half:])
+
+
+def run_batched(
+    lengths: Sequence[int],
+    run: Callable[[list[int]], list[R]],
+    limits: BatchLimits,
+    progress: Progress | None = None,
+) -> list[R]:
+    """Call `run` on batches of indices; returns one result per index, in input order."""
+    results: dict[int, R] = {}
+    done = 0
+    for batch in plan_batches(lengths, limits):
+        for index, result in zip(batch, _run_with_backoff(run, batch), strict=True):
+            results[index] = result
+        done += len(batch)
+        if progress:
+            progress(done, len(lengths))
+    return [results[i] for i in range(len(lengths))]

@@ -1,0 +1,174 @@
+"""The stages of a run as plain functions over a data directory, ids and a plan.
+
+Each returns counts and its own wall time; the Prefect flow only chains them. A stage skips
+whatever an earlier run with the same configuration already produced.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow.compute as pc
+
+from storage import warehouse
+from storage.datasets import Store, is_in
+from tasks.aggregate import DocumentLabel, doc_labels, doc_segment_summaries, merge_summaries, result_rows
+from tasks.classify import classify_segments
+from tasks.engine import Progress
+from tasks.ingest import ingest
+from tasks.models import load_tokenizer, pick_device
+from tasks.plan import Plan, SegmentPlan
+from tasks.segment import segment_documents
+from tasks.summarize import summarize_segments, summarize_texts
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def step_ingest(data_dir: str, inputs: list[str], run_id: str) -> dict[str, Any]:
+    start = time.perf_counter()
+    result = ingest(Store(data_dir), inputs, run_id)
+    return {
+        "doc_ids": result.doc_ids,
+        "documents": len(result.doc_ids),
+        "documents_new": result.new_documents,
+        "documents_known": result.known_documents,
+        "rejects": result.rejects,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def step_segment(data_dir: str, plan: SegmentPlan, doc_ids: list[str], run_id: str, role: str) -> dict[str, Any]:
+    start = time.perf_counter()
+    counts = segment_documents(Store(data_dir), doc_ids, plan.segmenter(), f"{run_id}-segments-{role}")
+    return {f"{role}_{k}": v for k, v in counts.items()} | {"seconds": time.perf_counter() - start}
+
+
+def step_classify(
+    data_dir: str, plan: Plan, doc_ids: list[str], run_id: str, device: str, progress: Progress | None = None
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    assert plan.classifier and plan.classifier_segments
+    counts = classify_segments(
+        Store(data_dir),
+        plan.classifier,
+        doc_ids,
+        plan.classifier_segments.segmenter_id,
+        f"{run_id}-labels",
+        pick_device(device),
+        progress,
+    )
+    return counts | {"seconds": time.perf_counter() - start}
+
+
+def step_summarize(
+    data_dir: str, plan: Plan, doc_ids: list[str], run_id: str, device: str, progress: Progress | None = None
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    assert plan.summarizer and plan.summarizer_segments
+    counts = summarize_segments(
+        Store(data_dir),
+        plan.summarizer,
+        doc_ids,
+        plan.summarizer_segments.segmenter_id,
+        f"{run_id}-summaries",
+        pick_device(device),
+        progress,
+    )
+    return counts | {"seconds": time.perf_counter() - start}
+
+
+def pending_documents(data_dir: str, plan: Plan, doc_ids: list[str]) -> list[str]:
+    """The documents that have no result for this configuration yet."""
+    done = Store(data_dir).read("document_results", columns=["doc_id"], where=pc.field("config_id") == plan.config_id)
+    finished = set(done.column("doc_id").to_pylist())
+    return [d for d in doc_ids if d not in finished]
+
+
+def step_aggregate(
+    data_dir: str, plan: Plan, doc_ids: list[str], run_id: str, device: str, progress: Progress | None = None
+) -> dict[str, Any]:
+    """document_results for the documents that lack one for this configuration."""
+    start = time.perf_counter()
+    store = Store(data_dir)
+    todo = pending_documents(data_dir, plan, doc_ids)
+    labels: dict[str, DocumentLabel] = {}
+    summaries: dict[str, tuple[str, int]] = {}
+    counts: dict[str, list[int]] = {}
+    cls_seg = plan.classifier_segments.segmenter_id if plan.classifier_segments else ""
+    sum_seg = plan.summarizer_segments.segmenter_id if plan.summarizer_segments else ""
+    if plan.classifier and todo:
+        labels = doc_labels(store, todo, cls_seg, plan.classifier.model_id)
+    if plan.summarizer and plan.summarizer_segments and todo:
+        spec, seg_plan = plan.summarizer, plan.summarizer_segments
+        tokenizer = load_tokenizer(spec.ref.path)
+        summaries = merge_summaries(
+            doc_segment_summaries(store, todo, sum_seg, spec.model_id),
+            count=lambda s: len(tokenizer(s, add_special_tokens=False)["input_ids"]),
+            summarize=lambda texts: [s.text for s in summarize_texts(spec, texts, pick_device(device), progress)],
+            room=seg_plan.max_tokens - seg_plan.overhead_tokens,
+        )
+    for seg_id, index in ((cls_seg, 0), (sum_seg, 1)):
+        if seg_id and todo:
+            segs = store.read(
+                "segments", columns=["doc_id"], where=(pc.field("segmenter") == seg_id) & is_in("doc_id", todo)
+            )
+            for doc in segs.column("doc_id").to_pylist():
+                pair = counts.setdefault(doc, [0, 0])
+                pair[index] += 1
+    meta = {
+        "config_id": plan.config_id,
+        "classifier": plan.classifier.model_id if plan.classifier else None,
+        "summarizer": plan.summarizer.model_id if plan.summarizer else None,
+        "run_id": run_id,
+    }
+    rows = result_rows(todo, labels, summaries, {d: (c[0], c[1]) for d, c in counts.items()}, meta)
+    store.write_part("document_results", rows, f"{run_id}-results")
+    merges = sum(1 for s in summaries.values() if s[1] > 0)
+    return {"document_results_new": len(rows), "summaries_merged": merges, "seconds": time.perf_counter() - start}
+
+
+def step_record_run(
+    data_dir: str,
+    run_id: str,
+    flow_run_id: str | None,
+    config_id: str | None,
+    started_at: datetime,
+    parameters: dict[str, Any],
+    stage_results: dict[str, dict[str, Any]],
+    status: str,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """Write this run's row to `runs` and bring the warehouse up to date."""
+    finished = datetime.now(UTC)
+    counts: dict[str, Any] = {}
+    for result in stage_results.values():
+        counts.update({k: v for k, v in result.items() if k not in ("seconds", "doc_ids")})
+    stage_seconds = {stage: round(r.get("seconds", 0.0), 3) for stage, r in stage_results.items()}
+    model_tokens = sum(
+        counts.get(k, 0) for k in ("classify_tokens", "summarize_input_tokens", "summarize_output_tokens")
+    )
+    model_seconds = stage_seconds.get("classify", 0) + stage_seconds.get("summarize", 0)
+    row = {
+        "run_id": run_id,
+        "flow_run_id": flow_run_id,
+        "config_id": config_id,
+        "started_at": started_at,
+        "finished_at": finished,
+        "status": status,
+        "parameters": json.dumps(parameters, default=str),
+        "counts": json.dumps(counts),
+        "stage_seconds": json.dumps(stage_seconds),
+        "seconds": (finished - started_at).total_seconds(),
+        "tokens_per_s": model_tokens / model_seconds if model_seconds > 0 else None,
+        "error": error,
+    }
+    store = Store(data_dir)
+    store.write_part("runs", [row], f"{run_id}-run")
+    added = warehouse.sync(store)
+    return {**row, "counts": counts, "stage_seconds": stage_seconds, "warehouse_rows_added": added}

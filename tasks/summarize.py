@@ -1,0 +1,198 @@
+"""Summarize: a short summary of every segment, batched greedy generation.
+
+Seq2seq models (BART, T5, Pegasus) read the text alone; instruct decoders get their own chat
+template: a system message, the text between delimiters, and the instruction after it (asked
+before the text, a small model tends to continue the text instead of summarizing it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow.compute as pc
+
+from storage.datasets import Store, is_in
+from tasks.engine import BatchLimits, Progress, pad_batch, run_batched
+from tasks.models import ModelRef, load_model, load_tokenizer
+
+PROMPT_VERSION = "1"
+SYSTEM_PROMPT = "You are a careful assistant who writes short, factual summaries."
+USER_PROMPT = 'Here is a text:\n"""\n{text}\n"""\nSummarize the text above in two or three sentences.'
+_MARKER = "\x00LONGDOC_TEXT\x00"
+DEFAULT_MAX_NEW_TOKENS = 80
+DEFAULT_SUMMARY_SEGMENT_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class SummarizerSpec:
+    ref: ModelRef
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.ref.short_id}:p{PROMPT_VERSION}-n{self.max_new_tokens}"
+
+    @property
+    def max_input_tokens(self) -> int:
+        """What one prompt may hold so that prompt plus summary fit the model's context."""
+        if self.ref.kind == "decoder":
+            return self.ref.max_input_tokens - self.max_new_tokens
+        return self.ref.max_input_tokens
+
+
+def prompt_frame(tokenizer: Any, kind: str, model_type: str = "") -> tuple[list[int], list[int]]:
+    """The token ids the model sees before and after the text of a segment."""
+    if kind == "decoder":
+        messages = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": USER_PROMPT.format(text=_MARKER)},
+        ]
+        rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        before, after = rendered.split(_MARKER)
+        encode = tokenizer(before, add_special_tokens=False)["input_ids"]
+        return list(encode), list(tokenizer(after, add_special_tokens=False)["input_ids"])
+    # seq2seq: the tokenizer's own special tokens around the text (and T5's task prefix)
+    return special_frame(tokenizer, "summarize: " if model_type == "t5" else "")
+
+
+def special_frame(tokenizer: Any, prefix_text: str = "") -> tuple[list[int], list[int]]:
+    """The special tokens a tokenizer puts before and after any text."""
+    probe = "hello"
+    bare = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    full = tokenizer(probe, add_special_tokens=True)["input_ids"]
+    at = next(i for i in range(len(full) - len(bare) + 1) if full[i : i + len(bare)] == bare)
+    prefix = tokenizer(prefix_text, add_special_tokens=False)["input_ids"] if prefix_text else []
+    return list(full[:at]) + list(prefix), list(full[at + len(bare) :])
+
+
+def frame_overhead(ref: ModelRef) -> int:
+    tokenizer = load_tokenizer(ref.path)
+    before, after = prompt_frame(tokenizer, ref.kind, _model_type(ref))
+    return len(before) + len(after)
+
+
+def _model_type(ref: ModelRef) -> str:
+    import json
+    from pathlib import Path
+
+    return str(json.loads((Path(ref.path) / "config.json").read_text()).get("model_type", ""))
+
+
+@dataclass(frozen=True)
+class Summary:
+    text: str
+    n_input_tokens: int
+    n_output_tokens: int
+    truncated_tokens: int
+    hit_max_new_tokens: bool
+
+
+def summarize_texts(
+    spec: SummarizerSpec, texts: Sequence[str], device: str, progress: Progress | None = None
+) -> list[Summary]:
+    """One summary per text, in order; greedy decoding, batched by token budget."""
+    import torch
+
+    tokenizer = load_tokenizer(spec.ref.path)
+    model = load_model(spec.ref.path, spec.ref.kind, device)
+    before, after = prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref))
+    room = spec.max_input_tokens - len(before) - len(after)
+    rows, truncated = [], []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        truncated.append(max(0, len(ids) - room))
+        rows.append(before + list(ids[:room]) + after)
+    eos = _eos_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    decoder = spec.ref.kind == "decoder"
+
+    def run(batch: list[int]) -> list[tuple[str, int, bool]]:
+        ids, mask = pad_batch([rows[i] for i in batch], pad_id, left=decoder)
+        with torch.inference_mode():
+            out = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                max_new_tokens=spec.max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                pad_token_id=pad_id,
+                eos_token_id=eos,
+            )
+        new = out[:, ids.shape[1] :] if decoder else out[:, 1:]  # seq2seq starts with its start token
+        return [_decode(tokenizer, row.tolist(), eos, pad_id) for row in new.cpu()]
+
+    limits = BatchLimits.for_device(device, generation=True)
+    lengths = [len(r) + spec.max_new_tokens for r in rows]
+    outputs = run_batched(lengths, run, limits, progress)
+    return [
+        Summary(text, len(row), n_out, cut, hit)
+        for (text, n_out, hit), row, cut in zip(outputs, rows, truncated, strict=True)
+    ]
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    configured = model.generation_config.eos_token_id
+    ids = configured if isinstance(configured, list) else [configured] if configured is not None else []
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+def _decode(tokenizer: Any, ids: list[int], eos: list[int], pad_id: int) -> tuple[str, int, bool]:
+    """Clean summary text, output token count, and whether generation hit its limit."""
+    end = next((n for n, t in enumerate(ids) if t in eos), None)
+    kept = ids[:end] if end is not None else [t for t in ids if t != pad_id]
+    text = tokenizer.decode(kept, skip_special_tokens=True).strip()
+    if end is None:  # cut off by max_new_tokens: keep whole sentences when there is one
+        last = max(
+            text.rfind(". "), text.rfind("! "), text.rfind("? "), text.rfind("."), text.rfind("!"), text.rfind("?")
+        )
+        if last > 0:
+            text = text[: last + 1]
+    return text, len(kept), end is None
+
+
+def summarize_segments(
+    store: Store,
+    spec: SummarizerSpec,
+    doc_ids: list[str],
+    segmenter_id: str,
+    part: str,
+    device: str,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Summarize every segment of these documents not yet summarized by this summarizer."""
+    segments = store.read(
+        "segments",
+        columns=["segment_id", "doc_id", "text"],
+        where=(pc.field("segmenter") == segmenter_id) & is_in("doc_id", doc_ids),
+    )
+    done = set(
+        store.read("segment_summaries", columns=["segment_id"], where=pc.field("model") == spec.model_id)
+        .column("segment_id")
+        .to_pylist()
+    )
+    todo = [r for r in segments.to_pylist() if r["segment_id"] not in done]
+    summaries = summarize_texts(spec, [r["text"] for r in todo], device, progress) if todo else []
+    rows = [
+        {
+            "segment_id": seg["segment_id"],
+            "model": spec.model_id,
+            "doc_id": seg["doc_id"],
+            "summary": s.text,
+            "n_input_tokens": s.n_input_tokens,
+            "n_output_tokens": s.n_output_tokens,
+            "truncated_tokens": s.truncated_tokens,
+            "hit_max_new_tokens": s.hit_max_new_tokens,
+        }
+        for seg, s in zip(todo, summaries, strict=True)
+    ]
+    store.write_part("segment_summaries", rows, part)
+    return {
+        "segments_summarized": len(rows),
+        "summarize_input_tokens": sum(s.n_input_tokens for s in summaries),
+        "summarize_output_tokens": sum(s.n_output_tokens for s in summaries),
+        "summarize_truncated_tokens": sum(s.truncated_tokens for s in summaries),
+    }

@@ -1,0 +1,135 @@
+"""The segmenter's guarantees: exact offsets, budget, coverage, progress, boundaries."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tasks.errors import ConfigError
+from tasks.segment import PARAGRAPH, SENTENCE, WORD, Segmenter, cut_levels
+from tests.conftest import byte_bpe_tokenizer, unigram_tokenizer, wordpiece_tokenizer
+
+TOKENIZERS = {"wordpiece": wordpiece_tokenizer(), "byte-bpe": byte_bpe_tokenizer(), "unigram": unigram_tokenizer()}
+
+
+def check_invariants(seg: Segmenter, text: str) -> list:
+    spans = seg.split(text)
+    for span in spans:
+        piece = text[span.char_start : span.char_end]
+        assert piece == piece.strip() and piece, "segments hold no edge whitespace and are not empty"
+        assert seg.count(piece) + seg.overhead_tokens <= seg.max_tokens, "budget"
+        assert span.n_tokens == seg.count(piece)
+        assert span.overlap_tokens <= seg.overlap_tokens
+    starts = [s.char_start for s in spans]
+    assert starts == sorted(set(starts)), "starts strictly increase"
+    covered = bytearray(len(text))
+    for span in spans:
+        covered[span.char_start : span.char_end] = b"\x01" * (span.char_end - span.char_start)
+    missing = [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i]]
+    assert not missing, f"uncovered characters at {missing[:5]}"
+    return spans
+
+
+PROSE = (
+    "The committee met on Tuesday. It discussed the budget at length, and members asked questions!\n"
+    "Then the chair closed the item.\n\n"
+    "A second paragraph follows here, with more words about remote controls and batteries. "
+) * 30
+
+
+@pytest.mark.parametrize("name", sorted(TOKENIZERS))
+@pytest.mark.parametrize(("max_tokens", "overlap"), [(32, 4), (64, 8), (128, 16)])
+def test_prose_meets_every_invariant(name: str, max_tokens: int, overlap: int) -> None:
+    seg = Segmenter(TOKENIZERS[name], name, max_tokens, overlap, overhead_tokens=2)
+    spans = check_invariants(seg, PROSE)
+    n = seg.count(PROSE)
+    minimum = math.ceil((n - overlap) / (seg.budget - overlap))
+    assert len(spans) <= 1.5 * minimum, (len(spans), minimum)
+
+
+@pytest.mark.parametrize("name", sorted(TOKENIZERS))
+def test_cuts_prefer_sentence_and_paragraph_ends(name: str) -> None:
+    seg = Segmenter(TOKENIZERS[name], name, 200, 0, overhead_tokens=0)  # windows that hold sentences
+    spans = seg.split(PROSE)
+    ends = [PROSE[s.char_end - 1] for s in spans[:-1]]
+    assert all(ch in ".!" for ch in ends), ends
+
+
+@pytest.mark.parametrize("name", sorted(TOKENIZERS))
+def test_hard_text_survives(name: str) -> None:
+    text = (
+        "line one\r\nline two\u00a0with nbsp\u200b zero width, cafe\u0301 combining, family 👨‍👩‍👧 and flag 🇫🇷. "
+        "Fake specials [SEP] <|endoftext|> <s> [CLS] stay text. 東京で会議がありました。予算について話しました！"
+        "ภาษาไทยไม่มีช่องว่างเลยจริงๆ "
+    ) * 8
+    seg = Segmenter(TOKENIZERS[name], name, 24, 4, overhead_tokens=2)
+    spans = check_invariants(seg, text)
+    for span in spans:
+        piece = text[span.char_start : span.char_end]
+        assert "\ufffd" not in piece
+        assert not piece.startswith(("\u0301", "\u200d", "\U0001f3fd"))
+
+
+@pytest.mark.parametrize("name", sorted(TOKENIZERS))
+def test_text_without_any_whitespace_is_cut_inside_words(name: str) -> None:
+    text = "abcdefghij" * 300
+    seg = Segmenter(TOKENIZERS[name], name, 40, 5, overhead_tokens=0)
+    spans = check_invariants(seg, text)
+    # WordPiece turns a word over 100 characters into one [UNK]; the others need many windows
+    assert len(spans) >= math.ceil(seg.count(text) / seg.budget)
+
+
+def test_special_token_lookalikes_are_counted_as_text() -> None:
+    tok = TOKENIZERS["wordpiece"]
+    seg = Segmenter(tok, "wp", 64, 0, overhead_tokens=2)
+    assert seg.count("[SEP]") > 1  # split into ordinary pieces, not the one special id
+
+
+def test_levels_rank_boundaries() -> None:
+    text = "One two. Three\n\nFour"
+    seg = Segmenter(TOKENIZERS["wordpiece"], "wp", 64, 0, overhead_tokens=0)
+    offsets = seg.encode(text)
+    levels = cut_levels(text, offsets)
+    at = {offsets[i][0]: levels[i] for i in range(1, len(offsets))}
+    assert at[text.index("two")] == WORD
+    assert at[text.index("Three")] == SENTENCE
+    assert at[text.index("Four")] == PARAGRAPH
+    assert at.get(text.index("wo"), 0) == 0  # inside a word, where the tiny vocabulary splits it
+
+
+def test_bad_budgets_are_refused() -> None:
+    tok = TOKENIZERS["wordpiece"]
+    with pytest.raises(ConfigError):
+        Segmenter(tok, "wp", 2, 0, overhead_tokens=2)
+    with pytest.raises(ConfigError):
+        Segmenter(tok, "wp", 20, 15, overhead_tokens=2)
+
+
+ALPHABET = st.sampled_from([*list("abc xyz.!?\n\n  ,;é東京。😀👍🏽\u200d́\xa0\r"), "[SEP]", "<s>", "word "])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pieces=st.lists(ALPHABET, min_size=1, max_size=300),
+    name=st.sampled_from(sorted(TOKENIZERS)),
+    max_tokens=st.integers(min_value=6, max_value=48),
+    data=st.data(),
+)
+def test_invariants_hold_for_generated_text(pieces: list[str], name: str, max_tokens: int, data) -> None:
+    overlap = data.draw(st.integers(min_value=0, max_value=(max_tokens - 2) // 2))
+    seg = Segmenter(TOKENIZERS[name], name, max_tokens, overlap, overhead_tokens=2)
+    check_invariants(seg, "".join(pieces))
+
+
+def test_real_corpus_with_bert_tokenizer(corpus) -> None:
+    from transformers import PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(corpus / "tokenizers" / "bert-base-cased.tokenizer.json"))
+    text = (corpus / "gutenberg-romeo-and-juliet.txt").read_text(encoding="utf-8")[:60000]
+    seg = Segmenter(tok, "bert-base-cased", 512, 64, overhead_tokens=2)
+    spans = check_invariants(seg, text)
+    n = seg.count(text)
+    assert len(spans) <= 1.25 * math.ceil((n - 64) / (510 - 64))

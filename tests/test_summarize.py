@@ -1,0 +1,53 @@
+"""Summarization backends with tiny random models: batched equals unbatched, clean output."""
+
+from __future__ import annotations
+
+from tasks.models import load_tokenizer, resolve
+from tasks.summarize import SummarizerSpec, prompt_frame, summarize_texts
+
+TEXTS = [
+    "The committee met on Tuesday to discuss the budget. Members asked for more detail!",
+    "A remote control needs buttons, a battery and a case.",
+    "Speech recognition models were trained on meetings; the error rate fell by ten percent. " * 4,
+]
+
+
+def test_decoder_prompt_wraps_the_text_in_the_chat_template(tiny_llama) -> None:
+    ref = resolve(tiny_llama, "summarizer")
+    tokenizer = load_tokenizer(ref.path)
+    before, after = prompt_frame(tokenizer, "decoder")
+    assert tokenizer.decode(before).startswith("<|im_start|>system")
+    assert tokenizer.decode(after).endswith("<|im_start|>assistant\n")
+
+
+def test_seq2seq_frame_is_the_special_tokens(tiny_bart) -> None:
+    ref = resolve(tiny_bart, "summarizer")
+    tokenizer = load_tokenizer(ref.path)
+    before, after = prompt_frame(tokenizer, "seq2seq")
+    assert before == [tokenizer.bos_token_id] and after == [tokenizer.eos_token_id]
+
+
+def _check_batched_equals_alone(path: str) -> None:
+    spec = SummarizerSpec(resolve(path, "summarizer"), max_new_tokens=12)
+    together = summarize_texts(spec, TEXTS, "cpu")
+    alone = [summarize_texts(spec, [t], "cpu")[0] for t in TEXTS]
+    assert [s.text for s in together] == [s.text for s in alone]
+    for summary in together:
+        assert 0 < summary.n_output_tokens <= 12
+        assert "<|im_start|>" not in summary.text and "<|im_end|>" not in summary.text
+        assert summary.truncated_tokens == 0
+
+
+def test_llama_batched_equals_one_at_a_time(tiny_llama) -> None:
+    _check_batched_equals_alone(tiny_llama)
+
+
+def test_bart_batched_equals_one_at_a_time(tiny_bart) -> None:
+    _check_batched_equals_alone(tiny_bart)
+
+
+def test_input_over_the_context_is_counted(tiny_bart) -> None:
+    spec = SummarizerSpec(resolve(tiny_bart, "summarizer"), max_new_tokens=4)
+    [summary] = summarize_texts(spec, ["word " * 400], "cpu")
+    assert summary.n_input_tokens == spec.max_input_tokens == 256
+    assert summary.truncated_tokens > 0
