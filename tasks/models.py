@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,7 @@ def _default_summarizer_dir(cache_dir: Path) -> Path:
     with open(cache_dir / "convert.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / "config.json").exists():
+            print(f"longdoc: converting the default summarizer once into {target} (about 30 s)", file=sys.stderr)
             _convert_gguf(gguf_dir, _SMOLLM_GGUF, target)
     return target
 
@@ -193,6 +195,7 @@ def load_model(path: str, kind: str, device: str) -> Any:
     import torch
     import transformers as tf
 
+    tf.logging.disable_progress_bar()  # longdoc reports its own progress
     classes = {
         "sequence-classification": tf.AutoModelForSequenceClassification,
         "embedding": tf.AutoModel,

@@ -82,8 +82,9 @@ class Segmenter:
 
     def split(self, text: str) -> list[Span]:
         offsets = self.encode(text)
-        if not offsets:
-            return []
+        if not offsets:  # nothing the tokenizer keeps (e.g. only zero-width characters)
+            lo, hi = _char_span(text, [], 0, 0)
+            return [Span(0, lo, hi, 0, self.overhead_tokens, 0)] if hi > lo else []
         levels = cut_levels(text, offsets)
         spans: list[Span] = []
         start, prev_end = 0, 0
@@ -97,7 +98,10 @@ class Segmenter:
                 spans.append(span)
             if end == len(offsets):
                 return spans
+            first_char = spans[-1].char_start if spans else -1
             start, prev_end = self._next_start(levels, start, end), end
+            while start < end and text_start(text, offsets, start) <= first_char:
+                start += 1  # whitespace-only tokens at the front: starts must move forward
 
     def _fit_end(
         self, text: str, offsets: list[tuple[int, int]], levels: Sequence[int], start: int, prev_end: int
@@ -225,6 +229,11 @@ def _no_space_script(ch: str) -> bool:
         or 0xFF00 <= code <= 0xFFEF
         or 0x20000 <= code <= 0x3FFFF
     )
+
+
+def text_start(text: str, offsets: list[tuple[int, int]], start: int) -> int:
+    """Where a segment starting at token `start` begins, leading whitespace skipped."""
+    return _char_span(text, offsets, start, len(offsets))[0]
 
 
 def _char_span(text: str, offsets: list[tuple[int, int]], start: int, end: int) -> tuple[int, int]:

@@ -17,11 +17,12 @@ from storage.datasets import Store, is_in
 from tasks.engine import BatchLimits, Progress, pad_batch, run_batched
 from tasks.models import ModelRef, load_model, load_tokenizer
 
-PROMPT_VERSION = "1"
-SYSTEM_PROMPT = "You are a careful assistant who writes short, factual summaries."
-USER_PROMPT = 'Here is a text:\n"""\n{text}\n"""\nSummarize the text above in two or three sentences.'
+PROMPT_VERSION = "2"
+SYSTEM_PROMPT = "You summarize documents in two or three sentences. You never continue the document."
+USER_PROMPT = 'Document:\n"""\n{text}\n"""\n\nWrite a summary of the document above in two or three sentences.'
 _MARKER = "\x00LONGDOC_TEXT\x00"
 DEFAULT_MAX_NEW_TOKENS = 80
+NO_REPEAT_NGRAM = 4
 DEFAULT_SUMMARY_SEGMENT_TOKENS = 1024
 
 
@@ -119,6 +120,7 @@ def summarize_texts(
                 num_beams=1,
                 pad_token_id=pad_id,
                 eos_token_id=eos,
+                logits_processor=[no_repeat_in_output(ids.shape[1] if decoder else 1, NO_REPEAT_NGRAM)],
             )
         new = out[:, ids.shape[1] :] if decoder else out[:, 1:]  # seq2seq starts with its start token
         return [_decode(tokenizer, row.tolist(), eos, pad_id) for row in new.cpu()]
@@ -130,6 +132,29 @@ def summarize_texts(
         Summary(text, len(row), n_out, cut, hit)
         for (text, n_out, hit), row, cut in zip(outputs, rows, truncated, strict=True)
     ]
+
+
+def no_repeat_in_output(start: int, n: int) -> Any:
+    """A logits processor that bans repeating any n-gram within the generated text only.
+
+    transformers' no_repeat_ngram_size also bans n-grams of the prompt, which would stop a
+    summary from quoting its source; small models otherwise loop ("I'm sorry, I'm sorry, ...").
+    """
+    import torch
+    from transformers import LogitsProcessor
+
+    class NoRepeatInOutput(LogitsProcessor):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+            for row, ids in enumerate(input_ids[:, start:].tolist()):
+                if len(ids) < n:
+                    continue
+                prefix = tuple(ids[len(ids) - n + 1 :])
+                banned = [ids[i + n - 1] for i in range(len(ids) - n + 1) if tuple(ids[i : i + n - 1]) == prefix]
+                if banned:
+                    scores[row, banned] = -float("inf")
+            return scores
+
+    return NoRepeatInOutput()
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:

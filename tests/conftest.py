@@ -7,9 +7,17 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# CI explores the same examples every time (a red CI must be reproducible); a developer's run
+# explores new ones, and LONGDOC_HYPOTHESIS=deep explores many.
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("dev", deadline=None)
+settings.register_profile("deep", max_examples=3000, deadline=None)
+settings.load_profile(os.environ.get("LONGDOC_HYPOTHESIS", "ci" if os.environ.get("CI") else "dev"))
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 

@@ -28,6 +28,15 @@ DOCS = {
 }
 
 
+def readme_sql() -> list[str]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```sql", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if not line.startswith("--")]
+    statements = [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    assert len(statements) >= 6
+    return statements
+
+
 def longdoc(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True, text=True, timeout=600, check=False
@@ -93,6 +102,9 @@ def test_run_twice_through_prefect(tmp_path: Path, tiny_bert_classifier: str, ti
     docs = {r["doc_id"]: r["text"] for r in pq.read_table(data / "documents").to_pylist()}
     for seg in pq.read_table(data / "segments").to_pylist():
         assert docs[seg["doc_id"]][seg["char_start"] : seg["char_end"]] == seg["text"]
+
+    for statement in readme_sql():  # the README's examples run against a real warehouse
+        sql(statement, data, env)
 
     second = longdoc(*args, env=env)
     assert second.returncode == 0, second.stderr[-3000:]

@@ -111,7 +111,7 @@ def test_bad_budgets_are_refused() -> None:
 ALPHABET = st.sampled_from([*list("abc xyz.!?\n\n  ,;é東京。😀👍🏽\u200d́\xa0\r"), "[SEP]", "<s>", "word "])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(
     pieces=st.lists(ALPHABET, min_size=1, max_size=300),
     name=st.sampled_from(sorted(TOKENIZERS)),
