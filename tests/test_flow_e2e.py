@@ -115,6 +115,19 @@ def test_run_twice_through_prefect(tmp_path: Path, tiny_bert_classifier: str, ti
     )
     assert [r["status"] for r in json.loads(out.stdout)] == ["completed", "completed"]
 
+    # A changed configuration processes again and keeps both results.
+    third = longdoc(*args, "--no-summarize", env=env)
+    assert third.returncode == 0, third.stderr[-3000:]
+    per_doc = sql("SELECT doc_id, count(DISTINCT config_id) AS n FROM document_results GROUP BY 1", data, env)
+    assert len(per_doc) == 3 and all(r["n"] == 2 for r in per_doc)
+    assert sql("SELECT count(*) AS n FROM segment_labels", data, env)[0]["n"] == counts["segment_labels"]
+
+    # The warehouse is a catalogue: rebuilt from Parquet alone, it answers the same.
+    snapshot = {t: sql(f"SELECT * FROM {t} ORDER BY ALL", data, env) for t in tables}
+    (data / "warehouse.duckdb").unlink()
+    assert longdoc("rebuild", "--data-dir", str(data), env=env).returncode == 0
+    assert {t: sql(f"SELECT * FROM {t} ORDER BY ALL", data, env) for t in tables} == snapshot
+
 
 def test_bad_sql_is_one_line_and_nonzero(tmp_path: Path) -> None:
     out = longdoc("query", "SELECT 1", "--data-dir", str(tmp_path), env=dict(os.environ))
