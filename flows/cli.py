@@ -62,8 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _query(args.data_dir, args.sql, args.format)
         if args.command == "runs":
             sql = (
-                "SELECT run_id, status, started_at, round(seconds, 1) AS seconds, "
-                "counts->>'$.documents' AS documents, counts->>'$.documents_new' AS new, "
+                "SELECT run_id, status, strftime(started_at, '%Y-%m-%d %H:%M') AS started, "
+                "round(seconds, 1) AS seconds, counts->>'$.documents' AS docs, counts->>'$.documents_new' AS new, "
                 "counts->>'$.rejects' AS rejects, config_id FROM runs ORDER BY started_at DESC LIMIT 20"
             )
             return _query(args.data_dir, sql, "table")
@@ -115,7 +115,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_report(report: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     counts, seconds = report["counts"], report["stage_seconds"]
@@ -133,7 +132,7 @@ def _print_report(report: dict[str, Any]) -> None:
     for stage, secs in seconds.items():
         detail = ", ".join(f"{k.replace('_', ' ')} {counts[k]}" for k in keys.get(stage, ()) if k in counts)
         table.add_row(stage, f"{secs:.1f}", detail)
-    console = Console()
+    console = _console()
     console.print(table)
     inferred = counts.get("segments_classified", 0) + counts.get("segments_summarized", 0)
     if inferred == 0 and counts.get("document_results_new", 0) == 0:
@@ -145,6 +144,13 @@ def _print_report(report: dict[str, Any]) -> None:
         + f" · warehouse {os.path.join(report['data_dir'], 'warehouse.duckdb')}"
         + (f' · {counts["rejects"]} rejected: longdoc query "select * from rejects"' if counts.get("rejects") else "")
     )
+
+
+def _console() -> Any:
+    """Rich output; piped output is not cut to 80 columns."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _query(data_dir: str, sql: str, fmt: str) -> int:
@@ -159,13 +165,14 @@ def _query(data_dir: str, sql: str, fmt: str) -> int:
     elif fmt == "json":
         print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, ensure_ascii=False, indent=1))
     else:
-        from rich.console import Console
         from rich.table import Table
 
-        table = Table(*columns, show_lines=False)
+        table = Table(show_lines=False)
+        for column in columns:
+            table.add_column(column, overflow="fold")  # wrap long values, never cut them
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
-        Console().print(table)
+        _console().print(table)
         print(f"({len(rows)} rows)")
     return 0
 
