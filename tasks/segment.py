@@ -1,34 +1,58 @@
 """Segment: token windows of at most `max_tokens` with overlap, cut at the best boundary.
 
-The document is tokenized once with the consuming model's tokenizer; every cut falls between
-two tokens and is ranked (paragraph > line > sentence > word > inside a word). A cut never
-splits a code point and avoids splitting a grapheme cluster. Each segment is re-encoded to
-prove it fits: `input_tokens` (text plus special tokens and prompt template) <= max_tokens.
+Each document is tokenized once, in one batch, with the consuming model's tokenizer; every cut
+falls between two tokens and is ranked (see tasks.boundaries). Every segment's exact token
+count is then proven: re-encoding its text (special tokens and prompt template added) gives
+at most max_tokens. Where both ends of a segment fall on whitespace and the tokenizer splits
+words independently, only the segment's first word needs re-encoding (the rest are the same
+tokens as in the document); any other segment is re-encoded whole.
 """
 
 from __future__ import annotations
 
-import bisect
 import hashlib
+import itertools
+import json
 import math
-import re
-import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow.compute as pc
 
 from storage.datasets import Store
+from tasks.boundaries import INSIDE_GRAPHEME, INSIDE_WORD, SENTENCE, WORD, cut_levels
 from tasks.errors import ConfigError
 from tasks.ingest import load_texts
 
-SEGMENTER_VERSION = "1"
-PARAGRAPH, LINE, SENTENCE, WORD, INSIDE_WORD, INSIDE_GRAPHEME, SPLIT_CODE_POINT = 4, 3, 2, 1, 0, -1, -2
-SENTENCE_END = set(".!?…")
-CLOSERS = set("\"'”’)]»")
-CJK_SENTENCE_END = set("。！？｡")
-_WHITESPACE = re.compile(r"\s+")
+SEGMENTER_VERSION = "2"
+SEGMENT_BATCH_DOCUMENTS = 64  # tokenized together, in parallel
+# Pre-tokenizers and normalizers that treat each whitespace-separated word on its own.
+_WORD_LOCAL_PRETOKENIZERS = {
+    "BertPreTokenizer",
+    "ByteLevel",
+    "Metaspace",
+    "Whitespace",
+    "WhitespaceSplit",
+    "Punctuation",
+    "Digits",
+    "UnicodeScripts",
+    "Sequence",
+}
+_CHAR_LOCAL_NORMALIZERS = {
+    "BertNormalizer",
+    "Lowercase",
+    "NFC",
+    "NFD",
+    "NFKC",
+    "NFKD",
+    "StripAccents",
+    "Strip",
+    "Sequence",
+    "Nmt",
+}
+_PROBE = "The committee met. It discussed “budgets” — café naïve 3.14 x2!\n\nNew   paragraph\tand [SEP] <s> end."
 
 
 @dataclass(frozen=True)
@@ -41,6 +65,16 @@ class Span:
     overlap_tokens: int
 
 
+@dataclass
+class _Doc:
+    text: str
+    starts: np.ndarray
+    ends: np.ndarray
+    levels: np.ndarray
+    at_space: np.ndarray
+    margin: int = 0
+
+
 @dataclass(frozen=True)
 class Segmenter:
     """How one model's segments are cut: its tokenizer, budget and overlap."""
@@ -51,6 +85,7 @@ class Segmenter:
     overlap_tokens: int
     overhead_tokens: int  # special tokens and prompt template around the text
     min_fill: float = 0.7  # a cut is searched first in the last 30% of the window
+    _word_local: list[bool] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -72,175 +107,197 @@ class Segmenter:
         )
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
+    def _encode_batch(self, texts: Sequence[str]) -> list[Any]:
+        """Encodings without special tokens; text that looks like a special token is text."""
+        backend = self.tokenizer.backend_tokenizer
+        backend.no_truncation()
+        backend.no_padding()
+        backend.encode_special_tokens = True
+        try:
+            return backend.encode_batch(list(texts), add_special_tokens=False)
+        finally:
+            backend.encode_special_tokens = False
+
     def encode(self, text: str) -> list[tuple[int, int]]:
-        """Token character offsets of `text`; text that looks like a special token is text."""
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, split_special_tokens=True)
-        return [tuple(o) for o in enc["offset_mapping"]]
+        """Token character offsets of `text`."""
+        return [tuple(o) for o in self._encode_batch([text])[0].offsets]
 
     def count(self, text: str) -> int:
-        return len(self.encode(text))
+        return len(self._encode_batch([text])[0].ids)
+
+    def counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._encode_batch(texts)] if texts else []
+
+    @property
+    def word_local(self) -> bool:
+        """Whether a word's tokens never depend on the words around it, so a segment cut on
+        whitespace re-encodes to the document's own tokens except for its first word."""
+        if not self._word_local:
+            self._word_local.append(self._check_word_local())
+        return self._word_local[0]
+
+    def _check_word_local(self) -> bool:
+        config = json.loads(self.tokenizer.backend_tokenizer.to_str())
+
+        def types(node: Any) -> set[str]:
+            if not node:
+                return set()
+            found = {node.get("type", "")}
+            for child in node.get("pretokenizers", []) + node.get("normalizers", []):
+                found |= types(child)
+            return found
+
+        pre, norm = types(config.get("pre_tokenizer")), types(config.get("normalizer"))
+        if not pre or not pre <= _WORD_LOCAL_PRETOKENIZERS or not norm <= _CHAR_LOCAL_NORMALIZERS:
+            return False
+        doc = self._prepare([_PROBE])[0]
+        cuts = [i for i in range(1, len(doc.starts)) if doc.at_space[i]]
+        windows = [(s, e) for s in [0, *cuts] for e in [*cuts, len(doc.starts)] if e > s]
+        return self._exact(doc, windows, trust=True) == self._exact(doc, windows, trust=False)
 
     def split(self, text: str) -> list[Span]:
-        offsets = self.encode(text)
-        if not offsets:  # nothing the tokenizer keeps (e.g. only zero-width characters)
-            lo, hi = _char_span(text, [], 0, 0)
+        return self.split_many([text])[0]
+
+    def split_many(self, texts: Sequence[str]) -> list[list[Span]]:
+        """Segments of each text; the documents are tokenized together in one batch."""
+        docs = self._prepare(texts)
+        out: list[list[Span]] = [[] for _ in docs]
+        todo = list(range(len(docs)))
+        for _ in range(4):  # rarely more than one pass: a re-encoded segment over budget tightens its document
+            retry = []
+            for d in todo:
+                spans = self._plan(docs[d])
+                excess = max((s.n_tokens - self.budget for s in spans), default=0)
+                if excess > 0:
+                    docs[d].margin += excess
+                    retry.append(d)
+                else:
+                    out[d] = spans
+            todo = retry
+            if not todo:
+                break
+        if todo:
+            raise ConfigError(f"cannot fit {len(todo)} document(s) into {self.max_tokens} tokens with this tokenizer")
+        return out
+
+    def _prepare(self, texts: Sequence[str]) -> list[_Doc]:
+        docs = []
+        for text, enc in zip(texts, self._encode_batch(texts), strict=True):
+            pairs = enc.offsets
+            flat = np.fromiter(itertools.chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs))
+            offsets = flat.reshape(-1, 2)
+            starts, ends = offsets[:, 0].copy(), offsets[:, 1].copy()
+            levels, at_space = cut_levels(text, starts, ends)
+            docs.append(_Doc(text, starts, ends, levels, at_space))
+        return docs
+
+    def _plan(self, doc: _Doc) -> list[Span]:
+        n = len(doc.starts)
+        if n == 0:  # nothing the tokenizer keeps (e.g. only zero-width characters)
+            lo, hi = _char_span(doc, 0, 0)
             return [Span(0, lo, hi, 0, self.overhead_tokens, 0)] if hi > lo else []
-        levels = cut_levels(text, offsets)
-        spans: list[Span] = []
+        window = max(1, self.budget - doc.margin)
+        bounds: list[tuple[int, int]] = []
         start, prev_end = 0, 0
         while True:
-            end = self._fit_end(text, offsets, levels, start, prev_end)
-            char_start, char_end = _char_span(text, offsets, start, end)
-            if char_end > char_start:  # a window of whitespace alone is no segment
-                n_tokens = self.count(text[char_start:char_end])
-                overlap = max(0, prev_end - start) if spans else 0
-                span = Span(len(spans), char_start, char_end, n_tokens, n_tokens + self.overhead_tokens, overlap)
-                spans.append(span)
-            if end == len(offsets):
-                return spans
-            first_char = spans[-1].char_start if spans else -1
-            start, prev_end = self._next_start(levels, start, end), end
-            while start < end and text_start(text, offsets, start) <= first_char:
+            end = n if start + window >= n else choose_end(doc.levels, start, window, prev_end, self.min_fill)
+            bounds.append((start, end))
+            if end == n:
+                break
+            first_char = _char_span(doc, start, end)[0]
+            start, prev_end = self._next_start(doc.levels, start, end), end
+            while start < end and _char_span(doc, start, n)[0] <= first_char:
                 start += 1  # whitespace-only tokens at the front: starts must move forward
+        counts = self._exact(doc, bounds, trust=self.word_local)
+        spans: list[Span] = []
+        prev = 0
+        for (start, end), count in zip(bounds, counts, strict=True):
+            lo, hi = _char_span(doc, start, end)
+            if hi > lo:  # a window of whitespace alone is no segment
+                overlap = max(0, prev - start) if spans else 0
+                spans.append(Span(len(spans), lo, hi, count, count + self.overhead_tokens, overlap))
+            prev = end
+        return spans
 
-    def _fit_end(
-        self, text: str, offsets: list[tuple[int, int]], levels: Sequence[int], start: int, prev_end: int
-    ) -> int:
-        """The best cut for the window at `start` whose re-encoded text fits the budget."""
-        window = self.budget
-        while True:
-            if start + window >= len(offsets):
-                end = len(offsets)
-            else:
-                end = choose_end(levels, start, window, prev_end, self.min_fill)
-            char_start, char_end = _char_span(text, offsets, start, end)
-            excess = self.count(text[char_start:char_end]) - self.budget
-            if excess <= 0:
-                return end
-            window = max(1, min(window, end - start) - excess)  # re-encoding merged differently
+    def _exact(self, doc: _Doc, bounds: list[tuple[int, int]], trust: bool) -> list[int]:
+        """Exact token counts of each window's text: from the document's own tokens plus a
+        re-encoded first word where the ends lie on whitespace (`trust`), else re-encoded whole."""
+        whole: list[str] = []
+        first_words: list[str] = []
+        plan: list[tuple[str, int, int]] = []
+        for start, end in bounds:
+            lo, hi = _char_span(doc, start, end)
+            safe = trust and doc.at_space[start] and doc.at_space[end] and hi > lo
+            if not safe:
+                plan.append(("whole", len(whole), 0))
+                whole.append(doc.text[lo:hi])
+                continue
+            word_end = _word_end(doc.text, lo, hi)
+            first = int(np.searchsorted(doc.ends, lo, side="right"))
+            after_word = int(np.searchsorted(doc.starts, word_end, side="left"))
+            inside = int(np.searchsorted(doc.starts, hi, side="left")) - first
+            plan.append(("word", len(first_words), inside - (after_word - first)))
+            first_words.append(doc.text[lo:word_end])
+        whole_counts, word_counts = self.counts(whole), self.counts(first_words)
+        return [whole_counts[i] if kind == "whole" else word_counts[i] + rest for kind, i, rest in plan]
 
-    def _next_start(self, levels: Sequence[int], start: int, end: int) -> int:
+    def _next_start(self, levels: np.ndarray, start: int, end: int) -> int:
         if self.overlap_tokens == 0:
             return end
         return choose_start(levels, start, end, self.overlap_tokens)
 
 
-def choose_end(levels: Sequence[int], start: int, window: int, prev_end: int, min_fill: float) -> int:
+def _word_end(text: str, lo: int, hi: int) -> int:
+    """The end of the first whitespace-separated word of text[lo:hi]."""
+    space = text.find(" ", lo, hi)
+    for ch in "\n\t\r\u00a0\u3000":
+        other = text.find(ch, lo, space if space != -1 else hi)
+        if other != -1:
+            space = other
+    return hi if space == -1 else space
+
+
+def choose_end(levels: np.ndarray, start: int, window: int, prev_end: int, min_fill: float) -> int:
     """The cut ending the segment that starts at token `start` (cut i = before token i)."""
     hi = start + window
-    lo = max(start + max(1, math.ceil(window * min_fill)), prev_end + 1)
-    lo = min(lo, hi)
-    best = max(range(lo, hi + 1), key=lambda i: (levels[i], i))
-    if levels[best] >= WORD:
-        return best
-    # No word boundary late in the window: take the latest one anywhere past the previous end.
-    for i in range(lo - 1, max(start, prev_end), -1):
-        if levels[i] >= WORD:
-            return i
-    # One unit alone exceeds the budget: cut inside it, never inside a code point.
-    for minimum in (INSIDE_WORD, INSIDE_GRAPHEME):
-        for i in range(hi, start, -1):
-            if levels[i] >= minimum:
-                return i
+    lo = min(max(start + max(1, math.ceil(window * min_fill)), prev_end + 1), hi)
+    tail = levels[lo : hi + 1]
+    best = int(tail.max())
+    if best >= WORD:
+        return hi - int(np.argmax(tail[::-1] == best))
+    left = max(start, prev_end) + 1
+    if left < lo:  # no word boundary late in the window: the latest one past the previous end
+        found = np.flatnonzero(levels[left:lo] >= WORD)
+        if found.size:
+            return left + int(found[-1])
+    for minimum in (INSIDE_WORD, INSIDE_GRAPHEME):  # one unit alone exceeds the budget
+        found = np.flatnonzero(levels[start + 1 : hi + 1] >= minimum)
+        if found.size:
+            return start + 1 + int(found[-1])
     return hi
 
 
-def choose_start(levels: Sequence[int], start: int, end: int, overlap: int) -> int:
+def choose_start(levels: np.ndarray, start: int, end: int, overlap: int) -> int:
     """Where the next segment starts: as close to `overlap` tokens back as a boundary allows."""
     first = max(start + 1, end - overlap)
-    candidates = range(first, end)
     for minimum, last in ((SENTENCE, end - overlap // 2), (WORD, end)):
-        for i in candidates:
-            if i >= last:
-                break
-            if levels[i] >= minimum:
-                return i
-    if levels[end] < WORD:  # the previous cut was inside a giant unit: overlap inside it too
-        for i in candidates:
-            if levels[i] >= INSIDE_WORD:
-                return i
+        if last > first:
+            found = np.flatnonzero(levels[first:last] >= minimum)
+            if found.size:
+                return first + int(found[0])
+    if levels[end] < WORD and end > first:  # the previous cut was inside a giant unit: overlap inside it too
+        found = np.flatnonzero(levels[first:end] >= INSIDE_WORD)
+        if found.size:
+            return first + int(found[0])
     return end
 
 
-def cut_levels(text: str, offsets: list[tuple[int, int]]) -> list[int]:
-    """The boundary level of every cut position 0..n (cut i lies before token i)."""
-    runs = [(m.start(), m.end()) for m in _WHITESPACE.finditer(text)]
-    run_starts = [r[0] for r in runs]
-    n = len(offsets)
-    levels = [PARAGRAPH] * (n + 1)
-    for i in range(1, n):
-        levels[i] = _cut_level(text, offsets[i - 1][1], offsets[i][0], runs, run_starts)
-    return levels
-
-
-def _cut_level(text: str, a: int, b: int, runs: list[tuple[int, int]], run_starts: list[int]) -> int:
-    if b < a:
-        return SPLIT_CODE_POINT  # byte-level tokens sharing one character
-    if b < len(text) and _joins_previous(text, b):
-        return INSIDE_GRAPHEME
-    k = bisect.bisect_right(run_starts, a) - 1  # the last whitespace run starting at or before a
-    if k >= 0 and runs[k][1] >= a:  # the cut touches that run
-        ws_start, ws_end = runs[k]
-        newlines = text.count("\n", ws_start, ws_end)
-        if newlines >= 2:
-            return PARAGRAPH
-        if newlines == 1:
-            return LINE
-        return SENTENCE if _ends_sentence(text, ws_start) else WORD
-    if a == 0 or b >= len(text):
-        return WORD
-    before, after = text[a - 1], text[b]
-    if before in CJK_SENTENCE_END:
-        return SENTENCE
-    if _no_space_script(before) or _no_space_script(after):
-        return WORD
-    return INSIDE_WORD
-
-
-def _ends_sentence(text: str, pos: int) -> bool:
-    i = pos - 1
-    while i >= 0 and text[i] in CLOSERS:
-        i -= 1
-    return i >= 0 and (text[i] in SENTENCE_END or text[i] in CJK_SENTENCE_END)
-
-
-def _joins_previous(text: str, b: int) -> bool:
-    """Whether the character at b belongs to the grapheme cluster before it."""
-    ch, prev = text[b], text[b - 1] if b > 0 else ""
-    if prev == "\u200d" or ch == "\u200d" or (prev == "\r" and ch == "\n"):
-        return True
-    if unicodedata.category(ch) in ("Mn", "Me", "Mc"):
-        return True
-    code = ord(ch)
-    if 0xFE00 <= code <= 0xFE0F or 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F:
-        return True
-    return 0x1F1E6 <= code <= 0x1F1FF and prev != "" and 0x1F1E6 <= ord(prev) <= 0x1F1FF
-
-
-def _no_space_script(ch: str) -> bool:
-    code = ord(ch)
-    return (
-        0x3000 <= code <= 0x9FFF  # CJK punctuation, kana, ideographs
-        or 0xAC00 <= code <= 0xD7AF  # Hangul
-        or 0x0E00 <= code <= 0x0EFF  # Thai, Lao
-        or 0x1000 <= code <= 0x109F  # Myanmar
-        or 0x1780 <= code <= 0x17FF  # Khmer
-        or 0xF900 <= code <= 0xFAFF
-        or 0xFF00 <= code <= 0xFFEF
-        or 0x20000 <= code <= 0x3FFFF
-    )
-
-
-def text_start(text: str, offsets: list[tuple[int, int]], start: int) -> int:
-    """Where a segment starting at token `start` begins, leading whitespace skipped."""
-    return _char_span(text, offsets, start, len(offsets))[0]
-
-
-def _char_span(text: str, offsets: list[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
+def _char_span(doc: _Doc, start: int, end: int) -> tuple[int, int]:
     """The characters of tokens [start, end), including uncounted characters up to the next
     token (the tokenizer may drop some), without leading or trailing whitespace."""
-    lo = 0 if start == 0 else offsets[start][0]
-    hi = len(text) if end == len(offsets) else offsets[end][0]
+    text, n = doc.text, len(doc.starts)
+    lo = 0 if start == 0 else int(doc.starts[start])
+    hi = len(text) if end == n else int(doc.starts[end])
     while lo < hi and text[lo].isspace():
         lo += 1
     while hi > lo and text[hi - 1].isspace():
@@ -252,8 +309,8 @@ def segment_id_for(doc_id: str, segmenter_id: str, seq: int) -> str:
     return hashlib.sha256(f"{doc_id}|{segmenter_id}|{seq}".encode()).hexdigest()[:20]
 
 
-def segment_rows(doc_id: str, text: str, segmenter: Segmenter) -> Iterator[dict[str, Any]]:
-    for span in segmenter.split(text):
+def segment_rows(doc_id: str, text: str, segmenter: Segmenter, spans: list[Span]) -> Iterator[dict[str, Any]]:
+    for span in spans:
         yield {
             "segment_id": segment_id_for(doc_id, segmenter.segmenter_id, span.seq),
             "doc_id": doc_id,
@@ -277,7 +334,9 @@ def segment_documents(store: Store, doc_ids: list[str], segmenter: Segmenter, pa
     )
     todo = sorted(set(doc_ids) - set(done.to_pylist()))
     rows: list[dict[str, Any]] = []
-    for doc_id, text in load_texts(store, todo).items():
-        rows.extend(segment_rows(doc_id, text, segmenter))
+    for batch in range(0, len(todo), SEGMENT_BATCH_DOCUMENTS):
+        texts = load_texts(store, todo[batch : batch + SEGMENT_BATCH_DOCUMENTS])
+        for (doc_id, text), spans in zip(texts.items(), segmenter.split_many(list(texts.values())), strict=True):
+            rows.extend(segment_rows(doc_id, text, segmenter, spans))
     store.write_part("segments", rows, part)
     return {"documents_segmented": len(todo), "segments_new": len(rows)}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tasks.boundaries import PARAGRAPH, SENTENCE, WORD, cut_levels
 from tasks.errors import ConfigError
-from tasks.segment import PARAGRAPH, SENTENCE, WORD, Segmenter, cut_levels
+from tasks.segment import Segmenter
 from tests.conftest import byte_bpe_tokenizer, unigram_tokenizer, wordpiece_tokenizer
 
 TOKENIZERS = {"wordpiece": wordpiece_tokenizer(), "byte-bpe": byte_bpe_tokenizer(), "unigram": unigram_tokenizer()}
@@ -92,7 +94,7 @@ def test_levels_rank_boundaries() -> None:
     text = "One two. Three\n\nFour"
     seg = Segmenter(TOKENIZERS["wordpiece"], "wp", 64, 0, overhead_tokens=0)
     offsets = seg.encode(text)
-    levels = cut_levels(text, offsets)
+    levels, _ = cut_levels(text, np.array([o[0] for o in offsets]), np.array([o[1] for o in offsets]))
     at = {offsets[i][0]: levels[i] for i in range(1, len(offsets))}
     assert at[text.index("two")] == WORD
     assert at[text.index("Three")] == SENTENCE
@@ -133,3 +135,21 @@ def test_real_corpus_with_bert_tokenizer(corpus) -> None:
     spans = check_invariants(seg, text)
     n = seg.count(text)
     assert len(spans) <= 1.25 * math.ceil((n - 64) / (510 - 64))
+
+
+def test_a_megabyte_without_whitespace_is_segmented() -> None:
+    text = "".join(chr(0x61 + (i * 7) % 26) for i in range(1_000_000))
+    seg = Segmenter(TOKENIZERS["byte-bpe"], "byte-bpe", 512, 64, overhead_tokens=2)
+    spans = seg.split(text)
+    assert spans[0].char_start == 0 and spans[-1].char_end == len(text)
+    assert all(b.char_start < a.char_end for a, b in zip(spans, spans[1:], strict=False))  # overlapping, no gaps
+    assert max(s.input_tokens for s in spans) <= 512
+    sample = spans[:: max(1, len(spans) // 20)]
+    assert all(seg.count(text[s.char_start : s.char_end]) == s.n_tokens for s in sample)
+
+
+@pytest.mark.parametrize("name", sorted(TOKENIZERS))
+def test_batching_does_not_change_segments(name: str) -> None:
+    texts = [PROSE[:3000], "東京で会議がありました。" * 40, PROSE[1000:5000] + " [SEP] " * 5]
+    seg = Segmenter(TOKENIZERS[name], name, 48, 6, overhead_tokens=2)
+    assert seg.split_many(texts) == [seg.split(t) for t in texts] == [seg.split(t) for t in reversed(texts)][::-1]
