@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -142,7 +143,7 @@ def test_a_megabyte_without_whitespace_is_segmented() -> None:
     seg = Segmenter(TOKENIZERS["byte-bpe"], "byte-bpe", 512, 64, overhead_tokens=2)
     spans = seg.split(text)
     assert spans[0].char_start == 0 and spans[-1].char_end == len(text)
-    assert all(b.char_start < a.char_end for a, b in zip(spans, spans[1:], strict=False))  # overlapping, no gaps
+    assert all(b.char_start < a.char_end for a, b in itertools.pairwise(spans))  # overlapping, no gaps
     assert max(s.input_tokens for s in spans) <= 512
     sample = spans[:: max(1, len(spans) // 20)]
     assert all(seg.count(text[s.char_start : s.char_end]) == s.n_tokens for s in sample)
