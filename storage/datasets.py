@@ -120,7 +120,11 @@ class Store:
         return dataset.to_table(columns=list(columns) if columns else None, filter=where)
 
     def iter_batches(
-        self, table: str, where: ds.Expression | None = None, batch_size: int = 1024
+        self,
+        table: str,
+        columns: Sequence[str] | None = None,
+        where: ds.Expression | None = None,
+        batch_size: int = 1024,
     ) -> Iterator[pa.RecordBatch]:
         """Stream a table in record batches, so callers keep memory flat."""
         parts = self.parts(table)
@@ -128,7 +132,7 @@ class Store:
             return
         fs, _ = self.fs_and_base
         dataset = ds.dataset(parts, schema=SCHEMAS[table], format="parquet", filesystem=fs)
-        yield from dataset.to_batches(filter=where, batch_size=batch_size)
+        yield from dataset.to_batches(columns=list(columns) if columns else None, filter=where, batch_size=batch_size)
 
 
 def expand_inputs(

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
-
-from storage.datasets import Store, is_in
-from tasks.engine import BatchLimits, Progress, pad_batch, run_batched
+from storage.datasets import Store
+from tasks.engine import BatchLimits, Progress, pad_batch, run_batched, shifted
 from tasks.errors import ConfigError
 from tasks.models import ModelRef, load_model, load_tokenizer
+from tasks.segment import pending_segments
 
 DEFAULT_LABELS = ("business", "technology", "science", "politics", "education", "health", "law", "culture")
 LABEL_TEMPLATE = "This text is about {}."
@@ -122,38 +121,33 @@ def classify_segments(
     part: str,
     device: str,
     progress: Progress | None = None,
+    chunk_rows: int = 2048,
 ) -> dict[str, int]:
-    """Label every segment of these documents that has no label from this classifier yet."""
-    segments = store.read(
-        "segments",
-        columns=["segment_id", "doc_id", "text"],
-        where=(pc.field("segmenter") == segmenter_id) & is_in("doc_id", doc_ids),
-    )
-    done = set(
-        store.read("segment_labels", columns=["segment_id"], where=pc.field("model") == spec.model_id)
-        .column("segment_id")
-        .to_pylist()
-    )
-    todo = [r for r in segments.to_pylist() if r["segment_id"] not in done]
-    results = score_texts(spec, [r["text"] for r in todo], device, progress) if todo else []
-    rows = []
-    for segment, (scores, n_input, truncated) in zip(todo, results, strict=True):
-        label = max(scores, key=lambda k: scores[k])
-        rows.append(
-            {
-                "segment_id": segment["segment_id"],
-                "model": spec.model_id,
-                "doc_id": segment["doc_id"],
-                "label": label,
-                "score": scores[label],
-                "scores": json.dumps(scores),
-                "n_input_tokens": n_input,
-                "truncated_tokens": truncated,
-            }
+    """Label every segment of these documents that has no label from this classifier yet,
+    a chunk at a time (one part file per chunk), so memory stays flat."""
+    total, chunks = pending_segments(store, segmenter_id, doc_ids, "segment_labels", spec.model_id, chunk_rows)
+    counts = {"segments_classified": 0, "classify_tokens": 0, "classify_truncated_tokens": 0}
+    for k, chunk in enumerate(chunks):
+        scored = score_texts(
+            spec, [r["text"] for r in chunk], device, shifted(progress, counts["segments_classified"], total)
         )
-    store.write_part("segment_labels", rows, part)
-    return {
-        "segments_classified": len(rows),
-        "classify_tokens": sum(r["n_input_tokens"] for r in rows),
-        "classify_truncated_tokens": sum(r["truncated_tokens"] for r in rows),
-    }
+        rows = []
+        for segment, (scores, n_input, truncated) in zip(chunk, scored, strict=True):
+            label = max(scores, key=lambda name: scores[name])
+            rows.append(
+                {
+                    "segment_id": segment["segment_id"],
+                    "model": spec.model_id,
+                    "doc_id": segment["doc_id"],
+                    "label": label,
+                    "score": scores[label],
+                    "scores": json.dumps(scores),
+                    "n_input_tokens": n_input,
+                    "truncated_tokens": truncated,
+                }
+            )
+            counts["classify_tokens"] += n_input
+            counts["classify_truncated_tokens"] += truncated
+        store.write_part("segment_labels", rows, f"{part}-{k:05d}")
+        counts["segments_classified"] += len(rows)
+    return counts

@@ -62,6 +62,13 @@ def pad_batch(rows: Sequence[Sequence[int]], pad_id: int, left: bool) -> tuple[A
     return ids, mask
 
 
+def shifted(progress: Progress | None, done_before: int, total: int) -> Progress | None:
+    """Progress of one chunk reported as progress of the whole run."""
+    if progress is None:
+        return None
+    return lambda done, _chunk_total: progress(done_before + done, total)
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     import torch
 

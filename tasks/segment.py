@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 
-from storage.datasets import Store
+from storage.datasets import Store, is_in
 from tasks.boundaries import INSIDE_GRAPHEME, INSIDE_WORD, SENTENCE, WORD, cut_levels
 from tasks.errors import ConfigError
 from tasks.ingest import load_texts
@@ -303,6 +303,30 @@ def _char_span(doc: _Doc, start: int, end: int) -> tuple[int, int]:
     while hi > lo and text[hi - 1].isspace():
         hi -= 1
     return lo, hi
+
+
+def pending_segments(
+    store: Store, segmenter_id: str, doc_ids: list[str], results_table: str, model_id: str, chunk_rows: int = 2048
+) -> tuple[int, Iterator[list[dict[str, Any]]]]:
+    """How many segments of these documents have no row in `results_table` for this model, and
+    those segments (id, doc_id, text) in chunks, so memory stays flat however many there are."""
+    where = (pc.field("segmenter") == segmenter_id) & is_in("doc_id", doc_ids)
+    done = store.read(results_table, columns=["segment_id"], where=pc.field("model") == model_id)
+    finished = set(done.column("segment_id").to_pylist())
+    ids = store.read("segments", columns=["segment_id"], where=where).column("segment_id").to_pylist()
+    todo = {i for i in ids if i not in finished}
+
+    def chunks() -> Iterator[list[dict[str, Any]]]:
+        chunk: list[dict[str, Any]] = []
+        for batch in store.iter_batches("segments", ["segment_id", "doc_id", "text"], where):
+            chunk.extend(r for r in batch.to_pylist() if r["segment_id"] in todo)
+            while len(chunk) >= chunk_rows:
+                yield chunk[:chunk_rows]
+                chunk = chunk[chunk_rows:]
+        if chunk:
+            yield chunk
+
+    return len(todo), chunks()
 
 
 def segment_id_for(doc_id: str, segmenter_id: str, seq: int) -> str:

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow.compute as pc
-
-from storage.datasets import Store, is_in
-from tasks.engine import BatchLimits, Progress, pad_batch, run_batched
+from storage.datasets import Store
+from tasks.engine import BatchLimits, Progress, pad_batch, run_batched, shifted
 from tasks.models import ModelRef, load_model, load_tokenizer
+from tasks.segment import pending_segments
 
 PROMPT_VERSION = "2"
 SYSTEM_PROMPT = "You summarize documents in two or three sentences. You never continue the document."
@@ -187,37 +186,33 @@ def summarize_segments(
     part: str,
     device: str,
     progress: Progress | None = None,
+    chunk_rows: int = 512,
 ) -> dict[str, int]:
-    """Summarize every segment of these documents not yet summarized by this summarizer."""
-    segments = store.read(
-        "segments",
-        columns=["segment_id", "doc_id", "text"],
-        where=(pc.field("segmenter") == segmenter_id) & is_in("doc_id", doc_ids),
+    """Summarize every segment of these documents not yet summarized by this summarizer, a
+    chunk at a time (one part file per chunk), so memory stays flat."""
+    total, chunks = pending_segments(store, segmenter_id, doc_ids, "segment_summaries", spec.model_id, chunk_rows)
+    counts = dict.fromkeys(
+        ("segments_summarized", "summarize_input_tokens", "summarize_output_tokens", "summarize_truncated_tokens"), 0
     )
-    done = set(
-        store.read("segment_summaries", columns=["segment_id"], where=pc.field("model") == spec.model_id)
-        .column("segment_id")
-        .to_pylist()
-    )
-    todo = [r for r in segments.to_pylist() if r["segment_id"] not in done]
-    summaries = summarize_texts(spec, [r["text"] for r in todo], device, progress) if todo else []
-    rows = [
-        {
-            "segment_id": seg["segment_id"],
-            "model": spec.model_id,
-            "doc_id": seg["doc_id"],
-            "summary": s.text,
-            "n_input_tokens": s.n_input_tokens,
-            "n_output_tokens": s.n_output_tokens,
-            "truncated_tokens": s.truncated_tokens,
-            "hit_max_new_tokens": s.hit_max_new_tokens,
-        }
-        for seg, s in zip(todo, summaries, strict=True)
-    ]
-    store.write_part("segment_summaries", rows, part)
-    return {
-        "segments_summarized": len(rows),
-        "summarize_input_tokens": sum(s.n_input_tokens for s in summaries),
-        "summarize_output_tokens": sum(s.n_output_tokens for s in summaries),
-        "summarize_truncated_tokens": sum(s.truncated_tokens for s in summaries),
-    }
+    for k, chunk in enumerate(chunks):
+        done = counts["segments_summarized"]
+        summaries = summarize_texts(spec, [r["text"] for r in chunk], device, shifted(progress, done, total))
+        rows = [
+            {
+                "segment_id": seg["segment_id"],
+                "model": spec.model_id,
+                "doc_id": seg["doc_id"],
+                "summary": s.text,
+                "n_input_tokens": s.n_input_tokens,
+                "n_output_tokens": s.n_output_tokens,
+                "truncated_tokens": s.truncated_tokens,
+                "hit_max_new_tokens": s.hit_max_new_tokens,
+            }
+            for seg, s in zip(chunk, summaries, strict=True)
+        ]
+        store.write_part("segment_summaries", rows, f"{part}-{k:05d}")
+        counts["segments_summarized"] += len(rows)
+        counts["summarize_input_tokens"] += sum(s.n_input_tokens for s in summaries)
+        counts["summarize_output_tokens"] += sum(s.n_output_tokens for s in summaries)
+        counts["summarize_truncated_tokens"] += sum(s.truncated_tokens for s in summaries)
+    return counts

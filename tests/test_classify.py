@@ -50,3 +50,40 @@ def test_overlong_input_is_cut_and_counted(tiny_embedder) -> None:
     [(_, n_input, truncated)] = score_texts(spec, ["word " * 300], "cpu")
     assert n_input == spec.ref.max_input_tokens == 96
     assert truncated > 0
+
+
+def test_streaming_in_chunks_gives_the_same_labels(tmp_path, tiny_bert_classifier) -> None:
+    from storage.datasets import Store
+    from tasks.classify import classify_segments
+    from tasks.ingest import ingest
+    from tasks.models import load_tokenizer
+    from tasks.segment import Segmenter, segment_documents
+
+    (tmp_path / "in").mkdir()
+    for n, text in enumerate(TEXTS):
+        (tmp_path / "in" / f"{n}.txt").write_text(text * 5, encoding="utf-8")
+    spec = ClassifierSpec(resolve(tiny_bert_classifier, "classifier"), ())
+    seg = Segmenter(load_tokenizer(tiny_bert_classifier), "bert", 32, 4, overhead_tokens=2)
+    labels = {}
+    for chunk_rows in (3, 1000):
+        store = Store(str(tmp_path / f"data{chunk_rows}"))
+        doc_ids = ingest(store, [str(tmp_path / "in")], "r").doc_ids
+        segment_documents(store, doc_ids, seg, "r-seg")
+        seen: list[tuple[int, int]] = []
+        counts = classify_segments(
+            store,
+            spec,
+            doc_ids,
+            seg.segmenter_id,
+            "r-lab",
+            "cpu",
+            lambda d, t, seen=seen: seen.append((d, t)),
+            chunk_rows,
+        )
+        n = store.read("segments").num_rows
+        assert counts["segments_classified"] == n and seen[-1] == (n, n)
+        assert len(store.parts("segment_labels")) == -(-n // chunk_rows)
+        labels[chunk_rows] = sorted((r["segment_id"], r["label"]) for r in store.read("segment_labels").to_pylist())
+        again = classify_segments(store, spec, doc_ids, seg.segmenter_id, "r-lab2", "cpu", None, chunk_rows)
+        assert again["segments_classified"] == 0
+    assert labels[3] == labels[1000]
