@@ -154,3 +154,26 @@ def test_batching_does_not_change_segments(name: str) -> None:
     texts = [PROSE[:3000], "東京で会議がありました。" * 40, PROSE[1000:5000] + " [SEP] " * 5]
     seg = Segmenter(TOKENIZERS[name], name, 48, 6, overhead_tokens=2)
     assert seg.split_many(texts) == [seg.split(t) for t in texts] == [seg.split(t) for t in reversed(texts)][::-1]
+
+
+def test_thread_count_does_not_change_segments(tmp_path) -> None:
+    """The tokenizer's thread pool size must not change a single offset."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from tests.test_segment import PROSE, TOKENIZERS\n"
+        "from tasks.segment import Segmenter\n"
+        "seg = Segmenter(TOKENIZERS['byte-bpe'], 'b', 40, 5, overhead_tokens=2)\n"
+        "texts = [PROSE[i * 700 : i * 700 + 2500] for i in range(6)]\n"
+        "print(json.dumps([[list(vars(s).values()) for s in spans] for spans in seg.split_many(texts)]))\n"
+    )
+    outputs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "RAYON_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "true"}
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        outputs.append(json.loads(run.stdout.strip().splitlines()[-1]))
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 6
