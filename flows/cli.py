@@ -124,7 +124,14 @@ def _print_report(report: dict[str, Any]) -> None:
     table.add_column("what it did")
     keys = {
         "ingest": ("documents", "documents_new", "documents_known", "rejects"),
-        "segment": ("classifier_segments_new", "summarizer_segments_new"),
+        "segment": (
+            "classifier_segments_new",
+            "classifier_max_tokens",
+            "classifier_overlap_tokens",
+            "summarizer_segments_new",
+            "summarizer_max_tokens",
+            "summarizer_overlap_tokens",
+        ),
         "classify": ("segments_classified", "classify_tokens", "classify_truncated_tokens"),
         "summarize": ("segments_summarized", "summarize_output_tokens", "summarize_truncated_tokens"),
         "aggregate": ("document_results_new", "summaries_merged"),
@@ -135,7 +142,9 @@ def _print_report(report: dict[str, Any]) -> None:
     console = _console()
     console.print(table)
     inferred = counts.get("segments_classified", 0) + counts.get("segments_summarized", 0)
-    if inferred == 0 and counts.get("document_results_new", 0) == 0:
+    if counts.get("documents", 0) == 0:
+        console.print("No documents found in the inputs.")
+    elif inferred == 0 and counts.get("document_results_new", 0) == 0:
         console.print("Nothing new: every document already has results for this configuration; no inference ran.")
     tps = report.get("tokens_per_s")
     console.print(

@@ -46,6 +46,8 @@ def step_ingest(data_dir: str, inputs: list[str], run_id: str) -> dict[str, Any]
 def step_segment(data_dir: str, plan: SegmentPlan, doc_ids: list[str], run_id: str, role: str) -> dict[str, Any]:
     start = time.perf_counter()
     counts = segment_documents(Store(data_dir), doc_ids, plan.segmenter(), f"{run_id}-segments-{role}")
+    # The budgets in force, which may be lower than asked: a model's own limit caps them.
+    counts |= {"max_tokens": plan.max_tokens, "overlap_tokens": plan.overlap_tokens}
     return {f"{role}_{k}": v for k, v in counts.items()} | {"seconds": time.perf_counter() - start}
 
 
