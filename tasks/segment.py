@@ -85,6 +85,7 @@ class Segmenter:
     overlap_tokens: int
     overhead_tokens: int  # special tokens and prompt template around the text
     min_fill: float = 0.7  # a cut is searched first in the last 30% of the window
+    piece_chars: int = 1 << 16  # long texts are tokenized in pieces of about this many characters
     _word_local: list[bool] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -150,7 +151,7 @@ class Segmenter:
         pre, norm = types(config.get("pre_tokenizer")), types(config.get("normalizer"))
         if not pre or not pre <= _WORD_LOCAL_PRETOKENIZERS or not norm <= _CHAR_LOCAL_NORMALIZERS:
             return False
-        doc = self._prepare([_PROBE])[0]
+        doc = self._prepare([_PROBE], in_pieces=False)[0]
         cuts = [i for i in range(1, len(doc.starts)) if doc.at_space[i]]
         windows = [(s, e) for s in [0, *cuts] for e in [*cuts, len(doc.starts)] if e > s]
         return self._exact(doc, windows, trust=True) == self._exact(doc, windows, trust=False)
@@ -180,12 +181,27 @@ class Segmenter:
             raise ConfigError(f"cannot fit {len(todo)} document(s) into {self.max_tokens} tokens with this tokenizer")
         return out
 
-    def _prepare(self, texts: Sequence[str]) -> list[_Doc]:
-        docs = []
-        for text, enc in zip(texts, self._encode_batch(texts), strict=True):
+    def _prepare(self, texts: Sequence[str], in_pieces: bool = True) -> list[_Doc]:
+        """Tokenize every text in one batch. A long text is cut into pieces before single spaces
+        (a word-local tokenizer gives the same tokens either way), so one huge document is
+        tokenized in parallel and in time linear in its length."""
+        pieces: list[str] = []
+        owners: list[tuple[int, int]] = []
+        for d, text in enumerate(texts):
+            long = in_pieces and len(text) > 2 * self.piece_chars
+            bounds = _piece_bounds(text, self.piece_chars) if long and self.word_local else [0]
+            for k, start in enumerate(bounds):
+                stop = bounds[k + 1] if k + 1 < len(bounds) else len(text)
+                pieces.append(text[start:stop])
+                owners.append((d, start))
+        parts: list[list[np.ndarray]] = [[] for _ in texts]
+        for (d, shift), enc in zip(owners, self._encode_batch(pieces), strict=True):
             pairs = enc.offsets
             flat = np.fromiter(itertools.chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs))
-            offsets = flat.reshape(-1, 2)
+            parts[d].append(flat.reshape(-1, 2) + shift)
+        docs = []
+        for text, arrays in zip(texts, parts, strict=True):
+            offsets = np.concatenate(arrays) if arrays else np.zeros((0, 2), dtype=np.int64)
             starts, ends = offsets[:, 0].copy(), offsets[:, 1].copy()
             levels, at_space = cut_levels(text, starts, ends)
             docs.append(_Doc(text, starts, ends, levels, at_space))
@@ -245,6 +261,21 @@ class Segmenter:
         if self.overlap_tokens == 0:
             return end
         return choose_start(levels, start, end, self.overlap_tokens)
+
+
+def _piece_bounds(text: str, size: int) -> list[int]:
+    """Starts of pieces of about `size` characters, each piece after the first beginning at a
+    single space between two non-space characters; the rest stays whole if none is found."""
+    bounds = [0]
+    while bounds[-1] + size < len(text):
+        lo, hi = bounds[-1] + size, min(len(text) - 1, bounds[-1] + 2 * size)
+        cut = text.find(" ", lo, hi)
+        while cut != -1 and (text[cut - 1].isspace() or text[cut + 1].isspace()):
+            cut = text.find(" ", cut + 1, hi)
+        if cut == -1:
+            break
+        bounds.append(cut)
+    return bounds
 
 
 def _word_end(text: str, lo: int, hi: int) -> int:

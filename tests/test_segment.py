@@ -123,7 +123,8 @@ ALPHABET = st.sampled_from([*list("abc xyz.!?\n\n  ,;é東京。😀👍🏽\u20
 )
 def test_invariants_hold_for_generated_text(pieces: list[str], name: str, max_tokens: int, data) -> None:
     overlap = data.draw(st.integers(min_value=0, max_value=(max_tokens - 2) // 2))
-    seg = Segmenter(TOKENIZERS[name], name, max_tokens, overlap, overhead_tokens=2)
+    piece_chars = data.draw(st.sampled_from([8, 1 << 16]))  # tokenized in small pieces, or whole
+    seg = Segmenter(TOKENIZERS[name], name, max_tokens, overlap, overhead_tokens=2, piece_chars=piece_chars)
     check_invariants(seg, "".join(pieces))
 
 
@@ -177,3 +178,12 @@ def test_thread_count_does_not_change_segments(tmp_path) -> None:
         run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
         outputs.append(json.loads(run.stdout.strip().splitlines()[-1]))
     assert outputs[0] == outputs[1] and len(outputs[0]) == 6
+
+
+@pytest.mark.parametrize("name", sorted(TOKENIZERS))
+def test_tokenizing_in_pieces_changes_nothing(name: str) -> None:
+    text = PROSE + "  spaced   out\u00a0text 東京で会議 " + PROSE[:2000] + " [SEP] <s> end."
+    whole = Segmenter(TOKENIZERS[name], name, 40, 6, overhead_tokens=2)
+    pieces = Segmenter(TOKENIZERS[name], name, 40, 6, overhead_tokens=2, piece_chars=97)
+    assert pieces.split(text) == whole.split(text)
+    check_invariants(pieces, text)
