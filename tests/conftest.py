@@ -98,6 +98,23 @@ def unigram_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>")
 
 
+def document_row(doc_id: str, text: str) -> dict:
+    """A `documents` row as ingest writes it, for tests of the storage layer."""
+    from datetime import UTC, datetime
+
+    return {
+        "doc_id": doc_id,
+        "source_uri": f"file:///{doc_id}.txt",
+        "format": "txt",
+        "title": doc_id,
+        "text": text,
+        "n_chars": len(text),
+        "content_sha256": "0" * 64,
+        "ingested_at": datetime.now(UTC),
+        "metadata": "{}",
+    }
+
+
 def _save(model, tokenizer, path: Path) -> str:
     import torch
 

@@ -15,21 +15,11 @@ from flows.cli import main
 from storage import warehouse
 from storage.datasets import Store
 from tasks.steps import new_run_id, step_record_run
+from tests.conftest import document_row
 
 
 def _doc(doc_id: str) -> dict:
-    text = f"text of {doc_id}"
-    return {
-        "doc_id": doc_id,
-        "source_uri": f"file:///{doc_id}.txt",
-        "format": "txt",
-        "title": doc_id,
-        "text": text,
-        "n_chars": len(text),
-        "content_sha256": "0" * 64,
-        "ingested_at": datetime.now(UTC),
-        "metadata": "{}",
-    }
+    return document_row(doc_id, f"text of {doc_id}")
 
 
 @pytest.fixture

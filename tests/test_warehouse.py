@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -11,20 +10,7 @@ import pytest
 from storage import warehouse
 from storage.datasets import Store
 from storage.warehouse import WarehouseError
-
-
-def _doc(doc_id: str, text: str) -> dict:
-    return {
-        "doc_id": doc_id,
-        "source_uri": f"file:///{doc_id}.txt",
-        "format": "txt",
-        "title": doc_id,
-        "text": text,
-        "n_chars": len(text),
-        "content_sha256": "0" * 64,
-        "ingested_at": datetime.now(UTC),
-        "metadata": "{}",
-    }
+from tests.conftest import document_row as _doc
 
 
 def test_sync_is_idempotent_and_rebuild_reproduces_tables(tmp_path: Path) -> None:
