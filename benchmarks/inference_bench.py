@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tasks.classify import DEFAULT_LABELS, ClassifierSpec, score_texts
 from tasks.engine import BatchLimits, plan_batches
 from tasks.models import load_model, load_tokenizer, resolve
-from tasks.segment import Segmenter
+from tasks.segmenter import Segmenter
 from tasks.summarize import SummarizerSpec, summarize_texts
 
 

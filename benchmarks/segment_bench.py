@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.segment import Segmenter
+from tasks.segmenter import Segmenter
 
 
 def corpus_texts(corpus: Path, n_meetings: int = 40) -> list[str]:

@@ -8,6 +8,7 @@ and a cut inside one code point (two byte-level tokens sharing a character) is n
 from __future__ import annotations
 
 import functools
+import math
 import unicodedata
 
 import numpy as np
@@ -111,3 +112,38 @@ def cut_levels(text: str, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndar
     levels[1:n] = inner
     at_space[1:n] = touched & (inner >= WORD)
     return levels, at_space
+
+
+def choose_end(levels: np.ndarray, start: int, window: int, prev_end: int, min_fill: float) -> int:
+    """The cut ending the segment that starts at token `start` (cut i = before token i)."""
+    hi = start + window
+    lo = min(max(start + max(1, math.ceil(window * min_fill)), prev_end + 1), hi)
+    tail = levels[lo : hi + 1]
+    best = int(tail.max())
+    if best >= WORD:
+        return hi - int(np.argmax(tail[::-1] == best))
+    left = max(start, prev_end) + 1
+    if left < lo:  # no word boundary late in the window: the latest one past the previous end
+        found = np.flatnonzero(levels[left:lo] >= WORD)
+        if found.size:
+            return left + int(found[-1])
+    for minimum in (INSIDE_WORD, INSIDE_GRAPHEME):  # one unit alone exceeds the budget
+        found = np.flatnonzero(levels[start + 1 : hi + 1] >= minimum)
+        if found.size:
+            return start + 1 + int(found[-1])
+    return hi
+
+
+def choose_start(levels: np.ndarray, start: int, end: int, overlap: int) -> int:
+    """Where the next segment starts: as close to `overlap` tokens back as a boundary allows."""
+    first = max(start + 1, end - overlap)
+    for minimum, last in ((SENTENCE, end - overlap // 2), (WORD, end)):
+        if last > first:
+            found = np.flatnonzero(levels[first:last] >= minimum)
+            if found.size:
+                return first + int(found[0])
+    if levels[end] < WORD and end > first:  # the previous cut was inside a giant unit: overlap inside it too
+        found = np.flatnonzero(levels[first:end] >= INSIDE_WORD)
+        if found.size:
+            return first + int(found[0])
+    return end

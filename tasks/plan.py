@@ -14,7 +14,7 @@ from typing import Any
 from tasks.classify import ClassifierSpec
 from tasks.errors import ConfigError
 from tasks.models import ModelRef, load_tokenizer, resolve
-from tasks.segment import Segmenter
+from tasks.segmenter import Segmenter
 from tasks.summarize import DEFAULT_SUMMARY_SEGMENT_TOKENS, SummarizerSpec, frame_overhead, special_frame
 
 

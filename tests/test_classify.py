@@ -57,7 +57,8 @@ def test_streaming_in_chunks_gives_the_same_labels(tmp_path, tiny_bert_classifie
     from tasks.classify import classify_segments
     from tasks.ingest import ingest
     from tasks.models import load_tokenizer
-    from tasks.segment import Segmenter, segment_documents
+    from tasks.segment import segment_documents
+    from tasks.segmenter import Segmenter
 
     (tmp_path / "in").mkdir()
     for n, text in enumerate(TEXTS):

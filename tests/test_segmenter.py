@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tasks.boundaries import PARAGRAPH, SENTENCE, WORD, cut_levels
 from tasks.errors import ConfigError
-from tasks.segment import Segmenter
+from tasks.segmenter import Segmenter
 from tests.conftest import byte_bpe_tokenizer, unigram_tokenizer, wordpiece_tokenizer
 
 TOKENIZERS = {"wordpiece": wordpiece_tokenizer(), "byte-bpe": byte_bpe_tokenizer(), "unigram": unigram_tokenizer()}
@@ -166,8 +166,8 @@ def test_thread_count_does_not_change_segments(tmp_path) -> None:
 
     script = (
         "import json, sys\n"
-        "from tests.test_segment import PROSE, TOKENIZERS\n"
-        "from tasks.segment import Segmenter\n"
+        "from tests.test_segmenter import PROSE, TOKENIZERS\n"
+        "from tasks.segmenter import Segmenter\n"
         "seg = Segmenter(TOKENIZERS['byte-bpe'], 'b', 40, 5, overhead_tokens=2)\n"
         "texts = [PROSE[i * 700 : i * 700 + 2500] for i in range(6)]\n"
         "print(json.dumps([[list(vars(s).values()) for s in spans] for spans in seg.split_many(texts)]))\n"

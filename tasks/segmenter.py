@@ -1,0 +1,296 @@
+"""The segmenter: token windows of at most `max_tokens` with overlap, cut at the best boundary.
+
+Each document is tokenized once, in one batch, with the consuming model's tokenizer; every cut
+falls between two tokens and is ranked (see tasks.boundaries). Every segment's exact token
+count is then proven: re-encoding its text (special tokens and prompt template added) gives
+at most max_tokens. Where both ends of a segment fall on whitespace and the tokenizer splits
+words independently, only the segment's first word needs re-encoding (the rest are the same
+tokens as in the document); any other segment is re-encoded whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tasks.boundaries import choose_end, choose_start, cut_levels
+from tasks.errors import ConfigError
+
+SEGMENTER_VERSION = "2"
+# Pre-tokenizers and normalizers that treat each whitespace-separated word on its own.
+_WORD_LOCAL_PRETOKENIZERS = {
+    "BertPreTokenizer",
+    "ByteLevel",
+    "Metaspace",
+    "Whitespace",
+    "WhitespaceSplit",
+    "Punctuation",
+    "Digits",
+    "UnicodeScripts",
+    "Sequence",
+}
+_CHAR_LOCAL_NORMALIZERS = {
+    "BertNormalizer",
+    "Lowercase",
+    "NFC",
+    "NFD",
+    "NFKC",
+    "NFKD",
+    "StripAccents",
+    "Strip",
+    "Sequence",
+    "Nmt",
+}
+_PROBE = "The committee met. It discussed “budgets” — café naïve 3.14 x2!\n\nNew   paragraph\tand [SEP] <s> end."
+
+
+@dataclass(frozen=True)
+class Span:
+    seq: int
+    char_start: int
+    char_end: int
+    n_tokens: int
+    input_tokens: int
+    overlap_tokens: int
+
+
+@dataclass
+class _Doc:
+    text: str
+    starts: np.ndarray
+    ends: np.ndarray
+    levels: np.ndarray
+    at_space: np.ndarray
+    margin: int = 0
+
+
+@dataclass(frozen=True)
+class Segmenter:
+    """How one model's segments are cut: its tokenizer, budget and overlap."""
+
+    tokenizer: Any
+    tokenizer_name: str
+    max_tokens: int
+    overlap_tokens: int
+    overhead_tokens: int  # special tokens and prompt template around the text
+    min_fill: float = 0.7  # a cut is searched first in the last 30% of the window
+    piece_chars: int = 1 << 16  # long texts are tokenized in pieces of about this many characters
+    _word_local: list[bool] = field(default_factory=list, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise ConfigError(
+                f"--max-tokens {self.max_tokens} leaves no room for text: the model adds "
+                f"{self.overhead_tokens} tokens of its own"
+            )
+        if not 0 <= self.overlap_tokens <= self.budget // 2:
+            raise ConfigError(f"--overlap-tokens must be between 0 and half the text budget ({self.budget // 2})")
+
+    @property
+    def budget(self) -> int:
+        return self.max_tokens - self.overhead_tokens
+
+    @property
+    def segmenter_id(self) -> str:
+        key = (
+            f"{self.tokenizer_name}|{self.max_tokens}|{self.overlap_tokens}|{self.overhead_tokens}|{SEGMENTER_VERSION}"
+        )
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def _encode_batch(self, texts: Sequence[str]) -> list[Any]:
+        """Encodings without special tokens; text that looks like a special token is text."""
+        backend = self.tokenizer.backend_tokenizer
+        backend.no_truncation()
+        backend.no_padding()
+        backend.encode_special_tokens = True
+        try:
+            return backend.encode_batch(list(texts), add_special_tokens=False)
+        finally:
+            backend.encode_special_tokens = False
+
+    def encode(self, text: str) -> list[tuple[int, int]]:
+        """Token character offsets of `text`."""
+        return [tuple(o) for o in self._encode_batch([text])[0].offsets]
+
+    def count(self, text: str) -> int:
+        return len(self._encode_batch([text])[0].ids)
+
+    def counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._encode_batch(texts)] if texts else []
+
+    @property
+    def word_local(self) -> bool:
+        """Whether a word's tokens never depend on the words around it, so a segment cut on
+        whitespace re-encodes to the document's own tokens except for its first word."""
+        if not self._word_local:
+            self._word_local.append(self._check_word_local())
+        return self._word_local[0]
+
+    def _check_word_local(self) -> bool:
+        config = json.loads(self.tokenizer.backend_tokenizer.to_str())
+
+        def types(node: Any) -> set[str]:
+            if not node:
+                return set()
+            found = {node.get("type", "")}
+            for child in node.get("pretokenizers", []) + node.get("normalizers", []):
+                found |= types(child)
+            return found
+
+        pre, norm = types(config.get("pre_tokenizer")), types(config.get("normalizer"))
+        if not pre or not pre <= _WORD_LOCAL_PRETOKENIZERS or not norm <= _CHAR_LOCAL_NORMALIZERS:
+            return False
+        doc = self._prepare([_PROBE], in_pieces=False)[0]
+        cuts = [i for i in range(1, len(doc.starts)) if doc.at_space[i]]
+        windows = [(s, e) for s in [0, *cuts] for e in [*cuts, len(doc.starts)] if e > s]
+        return self._exact(doc, windows, trust=True) == self._exact(doc, windows, trust=False)
+
+    def split(self, text: str) -> list[Span]:
+        return self.split_many([text])[0]
+
+    def split_many(self, texts: Sequence[str]) -> list[list[Span]]:
+        """Segments of each text; the documents are tokenized together in one batch."""
+        docs = self._prepare(texts)
+        out: list[list[Span]] = [[] for _ in docs]
+        todo = list(range(len(docs)))
+        for _ in range(4):  # rarely more than one pass: a re-encoded segment over budget tightens its document
+            retry = []
+            for d in todo:
+                spans = self._plan(docs[d])
+                excess = max((s.n_tokens - self.budget for s in spans), default=0)
+                if excess > 0:
+                    docs[d].margin += excess
+                    retry.append(d)
+                else:
+                    out[d] = spans
+            todo = retry
+            if not todo:
+                break
+        if todo:
+            raise ConfigError(f"cannot fit {len(todo)} document(s) into {self.max_tokens} tokens with this tokenizer")
+        return out
+
+    def _prepare(self, texts: Sequence[str], in_pieces: bool = True) -> list[_Doc]:
+        """Tokenize every text in one batch. A long text is cut into pieces before single spaces
+        (a word-local tokenizer gives the same tokens either way), so one huge document is
+        tokenized in parallel and in time linear in its length."""
+        pieces: list[str] = []
+        owners: list[tuple[int, int]] = []
+        for d, text in enumerate(texts):
+            long = in_pieces and len(text) > 2 * self.piece_chars
+            bounds = _piece_bounds(text, self.piece_chars) if long and self.word_local else [0]
+            for k, start in enumerate(bounds):
+                stop = bounds[k + 1] if k + 1 < len(bounds) else len(text)
+                pieces.append(text[start:stop])
+                owners.append((d, start))
+        parts: list[list[np.ndarray]] = [[] for _ in texts]
+        for (d, shift), enc in zip(owners, self._encode_batch(pieces), strict=True):
+            pairs = enc.offsets
+            flat = np.fromiter(itertools.chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs))
+            parts[d].append(flat.reshape(-1, 2) + shift)
+        docs = []
+        for text, arrays in zip(texts, parts, strict=True):
+            offsets = np.concatenate(arrays) if arrays else np.zeros((0, 2), dtype=np.int64)
+            starts, ends = offsets[:, 0].copy(), offsets[:, 1].copy()
+            levels, at_space = cut_levels(text, starts, ends)
+            docs.append(_Doc(text, starts, ends, levels, at_space))
+        return docs
+
+    def _plan(self, doc: _Doc) -> list[Span]:
+        n = len(doc.starts)
+        if n == 0:  # nothing the tokenizer keeps (e.g. only zero-width characters)
+            lo, hi = _char_span(doc, 0, 0)
+            return [Span(0, lo, hi, 0, self.overhead_tokens, 0)] if hi > lo else []
+        window = max(1, self.budget - doc.margin)
+        bounds: list[tuple[int, int]] = []
+        start, prev_end = 0, 0
+        while True:
+            end = n if start + window >= n else choose_end(doc.levels, start, window, prev_end, self.min_fill)
+            bounds.append((start, end))
+            if end == n:
+                break
+            first_char = _char_span(doc, start, end)[0]
+            start, prev_end = self._next_start(doc.levels, start, end), end
+            while start < end and _char_span(doc, start, n)[0] <= first_char:
+                start += 1  # whitespace-only tokens at the front: starts must move forward
+        counts = self._exact(doc, bounds, trust=self.word_local)
+        spans: list[Span] = []
+        prev = 0
+        for (start, end), count in zip(bounds, counts, strict=True):
+            lo, hi = _char_span(doc, start, end)
+            if hi > lo:  # a window of whitespace alone is no segment
+                overlap = max(0, prev - start) if spans else 0
+                spans.append(Span(len(spans), lo, hi, count, count + self.overhead_tokens, overlap))
+            prev = end
+        return spans
+
+    def _exact(self, doc: _Doc, bounds: list[tuple[int, int]], trust: bool) -> list[int]:
+        """Exact token counts of each window's text: from the document's own tokens plus a
+        re-encoded first word where the ends lie on whitespace (`trust`), else re-encoded whole."""
+        whole: list[str] = []
+        first_words: list[str] = []
+        plan: list[tuple[str, int, int]] = []
+        for start, end in bounds:
+            lo, hi = _char_span(doc, start, end)
+            safe = trust and doc.at_space[start] and doc.at_space[end] and hi > lo
+            if not safe:
+                plan.append(("whole", len(whole), 0))
+                whole.append(doc.text[lo:hi])
+                continue
+            word_end = _word_end(doc.text, lo, hi)
+            first = int(np.searchsorted(doc.ends, lo, side="right"))
+            after_word = int(np.searchsorted(doc.starts, word_end, side="left"))
+            inside = int(np.searchsorted(doc.starts, hi, side="left")) - first
+            plan.append(("word", len(first_words), inside - (after_word - first)))
+            first_words.append(doc.text[lo:word_end])
+        whole_counts, word_counts = self.counts(whole), self.counts(first_words)
+        return [whole_counts[i] if kind == "whole" else word_counts[i] + rest for kind, i, rest in plan]
+
+    def _next_start(self, levels: np.ndarray, start: int, end: int) -> int:
+        if self.overlap_tokens == 0:
+            return end
+        return choose_start(levels, start, end, self.overlap_tokens)
+
+
+def _piece_bounds(text: str, size: int) -> list[int]:
+    """Starts of pieces of about `size` characters, each piece after the first beginning at a
+    single space between two non-space characters; the rest stays whole if none is found."""
+    bounds = [0]
+    while bounds[-1] + size < len(text):
+        lo, hi = bounds[-1] + size, min(len(text) - 1, bounds[-1] + 2 * size)
+        cut = text.find(" ", lo, hi)
+        while cut != -1 and (text[cut - 1].isspace() or text[cut + 1].isspace()):
+            cut = text.find(" ", cut + 1, hi)
+        if cut == -1:
+            break
+        bounds.append(cut)
+    return bounds
+
+
+def _word_end(text: str, lo: int, hi: int) -> int:
+    """The end of the first whitespace-separated word of text[lo:hi]."""
+    space = text.find(" ", lo, hi)
+    for ch in "\n\t\r\u00a0\u3000":
+        other = text.find(ch, lo, space if space != -1 else hi)
+        if other != -1:
+            space = other
+    return hi if space == -1 else space
+
+
+def _char_span(doc: _Doc, start: int, end: int) -> tuple[int, int]:
+    """The characters of tokens [start, end), including uncounted characters up to the next
+    token (the tokenizer may drop some), without leading or trailing whitespace."""
+    text, n = doc.text, len(doc.starts)
+    lo = 0 if start == 0 else int(doc.starts[start])
+    hi = len(text) if end == n else int(doc.starts[end])
+    while lo < hi and text[lo].isspace():
+        lo += 1
+    while hi > lo and text[hi - 1].isspace():
+        hi -= 1
+    return lo, hi
