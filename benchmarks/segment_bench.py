@@ -13,6 +13,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -30,6 +31,15 @@ def corpus_texts(corpus: Path, n_meetings: int = 40) -> list[str]:
                 break
             texts.append(json.loads(line)["text"])
     return texts
+
+
+def load_corpus(corpus: Path) -> tuple[Any, list[str]]:
+    """The benchmark corpus and its WordPiece tokenizer (the file lowercases: it is uncased)."""
+    from transformers import PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(corpus / "tokenizers" / "bert-base-cased.tokenizer.json"))
+    tok.model_max_length = 10**12
+    return tok, corpus_texts(corpus)
 
 
 def violations(seg: Segmenter, text: str) -> int:
@@ -50,12 +60,7 @@ def main() -> None:
     parser.add_argument("corpus", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpus"))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    from transformers import PreTrainedTokenizerFast
-
-    corpus = Path(args.corpus)
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(corpus / "tokenizers" / "bert-base-cased.tokenizer.json"))
-    tok.model_max_length = 10**12
-    texts = corpus_texts(corpus)
+    tok, texts = load_corpus(Path(args.corpus))
     megabytes = sum(len(t.encode()) for t in texts) / 1e6
     tokens = sum(len(e) for e in tok(texts, add_special_tokens=False)["input_ids"])
 

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.segment_bench import corpus_texts
+from benchmarks.segment_bench import load_corpus
 from tasks.segmenter import Segmenter
 
 Chunks = list[list[tuple[int | None, int | None, str]]]  # per text: (start, end, chunk text)
@@ -161,12 +161,7 @@ def main() -> None:
     parser.add_argument("--configs", default="128/16,512/64,2048/256", help="max_tokens/overlap_tokens,...")
     parser.add_argument("--json", dest="json_out", help="also write the rows here as JSON")
     args = parser.parse_args()
-    from transformers import PreTrainedTokenizerFast
-
-    corpus = Path(args.corpus)
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(corpus / "tokenizers" / "bert-base-cased.tokenizer.json"))
-    tok.model_max_length = 10**12
-    texts = corpus_texts(corpus)
+    tok, texts = load_corpus(Path(args.corpus))
     megabytes = sum(len(t.encode()) for t in texts) / 1e6
     n_tokens = [len(e.ids) for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
     print(f"corpus: {len(texts)} texts, {megabytes:.2f} MB, {sum(n_tokens)} tokens; invariants scored on all texts")
