@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.datasets import Store
-from tasks.engine import BatchLimits, Progress, pad_batch, run_batched, shifted
+from tasks.engine import BatchLimits, Progress, inference, pad_batch, run_batched, shifted
 from tasks.errors import ConfigError
 from tasks.models import ModelRef, load_model, load_tokenizer
 from tasks.segment import pending_segments
@@ -46,8 +46,8 @@ def encode_inputs(tokenizer: Any, texts: Sequence[str], max_len: int) -> tuple[l
     """Token ids with special tokens, text that looks like special tokens kept as text; rows
     over the model's limit are cut and the cut tokens counted."""
     rows, truncated = [], []
-    for text in texts:
-        ids = tokenizer(text, add_special_tokens=True, split_special_tokens=True)["input_ids"]
+    encoded = tokenizer(list(texts), add_special_tokens=True, split_special_tokens=True)["input_ids"] if texts else []
+    for ids in encoded:
         cut = max(0, len(ids) - max_len)
         if cut:
             ids = ids[: max_len - 1] + ids[-1:]  # keep the closing special token
@@ -77,7 +77,11 @@ def embed(model: Any, ids: Any, mask: Any, pooling: str) -> Any:
 
 
 def score_texts(
-    spec: ClassifierSpec, texts: Sequence[str], device: str, progress: Progress | None = None
+    spec: ClassifierSpec,
+    texts: Sequence[str],
+    device: str,
+    progress: Progress | None = None,
+    limits: BatchLimits | None = None,
 ) -> list[tuple[dict[str, float], int, int]]:
     """Per text: its label distribution, input tokens and truncated tokens."""
     import torch
@@ -89,7 +93,7 @@ def score_texts(
     if spec.ref.kind == "embedding":
         pooling = _pooling_mode(spec.ref.path)
         label_rows, _ = encode_inputs(tokenizer, [LABEL_TEMPLATE.format(lb) for lb in spec.labels], 512)
-        with torch.inference_mode():
+        with inference(device):
             label_ids, label_mask = pad_batch(label_rows, pad_id, left=False)
             label_vectors = embed(model, label_ids.to(device), label_mask.to(device), pooling)
         names = list(spec.labels)
@@ -100,7 +104,7 @@ def score_texts(
     def run(batch: list[int]) -> list[dict[str, float]]:
         ids, mask = pad_batch([rows[i] for i in batch], pad_id, left=False)
         ids, mask = ids.to(device), mask.to(device)
-        with torch.inference_mode():
+        with inference(device):
             if spec.ref.kind == "embedding":
                 sims = embed(model, ids, mask, pooling) @ label_vectors.T
                 probs = torch.softmax(sims / ZERO_SHOT_TEMPERATURE, dim=-1)
@@ -108,7 +112,7 @@ def score_texts(
                 probs = torch.softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
         return [dict(zip(names, p.tolist(), strict=True)) for p in probs.cpu()]
 
-    limits = BatchLimits.for_device(device, generation=False)
+    limits = limits or BatchLimits.for_device(device, generation=False)
     scores = run_batched([len(r) for r in rows], run, limits, progress)
     return [(s, len(r), t) for s, r, t in zip(scores, rows, truncated, strict=True)]
 

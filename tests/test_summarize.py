@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tasks.models import load_tokenizer, resolve
-from tasks.summarize import SummarizerSpec, prompt_frame, summarize_texts
+from tasks.summarize import SummarizerSpec, no_repeat_in_output, prompt_frame, summarize_texts
 
 TEXTS = [
     "The committee met on Tuesday to discuss the budget. Members asked for more detail!",
@@ -51,3 +54,34 @@ def test_input_over_the_context_is_counted(tiny_bart) -> None:
     [summary] = summarize_texts(spec, ["word " * 400], "cpu")
     assert summary.n_input_tokens == spec.max_input_tokens == 256
     assert summary.truncated_tokens > 0
+
+
+def _banned_by_reference(generated: list[int], n: int) -> set[int]:
+    """Tokens that would repeat an n-gram of `generated`, found by scanning every window."""
+    if len(generated) < n:
+        return set()
+    prefix = generated[len(generated) - n + 1 :]
+    return {generated[i + n - 1] for i in range(len(generated) - n + 1) if generated[i : i + n - 1] == prefix}
+
+
+@settings(max_examples=200)
+@given(
+    rows=st.lists(st.lists(st.integers(0, 5), min_size=0, max_size=30), min_size=1, max_size=4),
+    prompt=st.integers(0, 3),
+    n=st.integers(2, 4),
+)
+def test_repeat_ban_covers_exactly_the_repeating_tokens_of_the_output(
+    rows: list[list[int]], prompt: int, n: int
+) -> None:
+    import torch
+
+    width = max(len(r) for r in rows)
+    rows = [r + [0] * (width - len(r)) for r in rows]  # rows of one batch share a length
+    prompt_ids = [[5] * prompt for _ in rows]  # the prompt repeats itself, and must not count
+    input_ids = torch.tensor([p + r for p, r in zip(prompt_ids, rows, strict=True)], dtype=torch.long).reshape(
+        len(rows), prompt + width
+    )
+    scores = torch.zeros(len(rows), 6)
+    out = no_repeat_in_output(prompt, n)(input_ids, scores.clone())
+    for k, row in enumerate(rows):
+        assert {t for t in range(6) if out[k, t] == -float("inf")} == _banned_by_reference(row, n)
