@@ -23,7 +23,9 @@ class BatchLimits:
     @staticmethod
     def for_device(device: str, generation: bool) -> BatchLimits:
         if device.startswith("cuda"):
-            return BatchLimits(65536, 64 if generation else 512)
+            # Decoding a small model is launch-bound: 128 rows gave 1.8x the output tokens/s
+            # of 64 on an H100 (BENCHMARKS.md); out-of-memory back-off covers bigger models.
+            return BatchLimits(163840, 128) if generation else BatchLimits(65536, 512)
         return BatchLimits(12288 if generation else 16384, 8 if generation else 64)
 
 
