@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from flows.params import ProcessParams, default_data_dir
@@ -32,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     run.add_argument("--no-classify", action="store_true")
     run.add_argument("--no-summarize", action="store_true")
+    run.add_argument(
+        "--task-runner", default="threads", help="threads, dask (a local cluster), or a Dask scheduler address"
+    )
+    run.add_argument("--workers", type=int, default=1, help="threads, or processes of the local Dask cluster")
+    run.add_argument("--shard-documents", type=int, default=200, help="documents per shard (the unit of work)")
 
     query = sub.add_parser("query", help="run SQL on the warehouse (read-only)")
     query.add_argument("sql")
@@ -98,6 +104,9 @@ def _run(args: argparse.Namespace) -> int:
             device=args.device,
             classify=not args.no_classify,
             summarize=not args.no_summarize,
+            task_runner=args.task_runner,
+            workers=args.workers,
+            shard_documents=args.shard_documents,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -109,7 +118,8 @@ def _run(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows.process import process_documents
 
-    report = process_documents(params)
+    with _progress_bar():
+        report = process_documents(params)
     _print_report(report)
     return 0
 
@@ -153,6 +163,52 @@ def _print_report(report: dict[str, Any]) -> None:
         + f" · warehouse {os.path.join(report['data_dir'], 'warehouse.duckdb')}"
         + (f' · {counts["rejects"]} rejected: longdoc query "select * from rejects"' if counts.get("rejects") else "")
     )
+
+
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[None]:
+    """A progress bar on a terminal, fed by the tasks' progress log records."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    import logging
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from flows.observe import PROGRESS_EXTRA
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    bars: dict[str, Any] = {}
+
+    class Feed(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            stage, done, total = getattr(record, PROGRESS_EXTRA, (None, 0, 0))
+            if stage is None:
+                return
+            if stage not in bars:
+                bars[stage] = [bar.add_task(stage, total=total), 0, 0, 0]  # task, offset, done, total
+            entry = bars[stage]
+            if done < entry[2]:  # the next shard's task began: count the finished one in
+                entry[1] += entry[3]
+            entry[2], entry[3] = done, total
+            bar.update(entry[0], completed=entry[1] + done, total=entry[1] + total)
+
+    feed = Feed()
+    logger = logging.getLogger("prefect.task_runs")
+    logger.addHandler(feed)
+    try:
+        with bar:
+            yield
+    finally:
+        logger.removeHandler(feed)
 
 
 def _console() -> Any:

@@ -33,6 +33,11 @@ class ProcessParams(BaseModel):
     classify: bool = True
     summarize: bool = True
     cache_dir: str | None = Field(default=None, description="Converted models; ~/.cache/longdoc when empty.")
+    task_runner: str = Field(
+        default="threads", description="'threads', 'dask' (a local cluster), or a Dask scheduler's address."
+    )
+    workers: int = Field(default=1, ge=1, le=1024, description="Threads, or the local Dask cluster's processes.")
+    shard_documents: int = Field(default=200, ge=1, description="Documents per shard, the unit of work tracked.")
 
     def make_plan(self) -> Plan:
         """Resolve the models (loading nothing heavy twice) and fix each one's segmentation."""
@@ -47,6 +52,14 @@ class ProcessParams(BaseModel):
             self.max_new_tokens,
             Path(self.cache_dir) if self.cache_dir else None,
         )
+
+    @field_validator("task_runner")
+    @classmethod
+    def _check_runner(cls, runner: str) -> str:
+        runner = runner.strip()
+        if runner in ("threads", "dask") or "://" in runner:
+            return runner
+        raise ValueError("must be 'threads', 'dask', or a scheduler address such as tcp://host:8786")
 
     @field_validator("labels")
     @classmethod

@@ -1,38 +1,53 @@
-"""The `process-documents` flow: it only wires the stages of tasks.steps together."""
+"""The `process-documents` flow: it only wires the stages of tasks.steps together.
+
+Ingest reads every input once; the documents are then cut into deterministic shards and each
+shard runs segment -> classify / summarize -> aggregate as its own task runs, on the task
+runner the parameters name (threads, or Dask). A shard a past run finished with the same
+configuration, in the same data directory, is skipped from Prefect's cache.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
 
+from flows import observe
 from flows.params import ProcessParams
+from flows.runners import gpu_annotation, task_runner
 from tasks import steps
-from tasks.engine import Progress
 from tasks.plan import Plan
+from tasks.shards import Shard
+
+RETRIES: dict[str, Any] = {"retries": 2, "retry_delay_seconds": exponential_backoff(backoff_factor=5)}
 
 
-def _progress(stage: str) -> Progress:
-    logger = get_run_logger()
-    shown = {"step": -1}
-
-    def report(done: int, total: int) -> None:
-        step = 10 * done // max(total, 1)  # a line every tenth of the work
-        if step != shown["step"]:
-            shown["step"] = step
-            logger.info("%s: %d/%d", stage, done, total)
-
-    return report
+def _shard_cache_key(context: TaskRunContext, arguments: dict[str, Any]) -> str | None:
+    """A finished shard is finished for the same documents, configuration and data directory."""
+    params: ProcessParams = arguments["params"]
+    plan: Plan = arguments["plan"]
+    shard: Shard = arguments["shard"]
+    return f"longdoc-{context.task.name}-{plan.config_id}-{steps.store_identity(params.data_dir)}-{shard.key}"
 
 
-@task(name="plan", retries=0)
+SHARD_TASK: dict[str, Any] = {
+    **RETRIES,
+    "cache_key_fn": _shard_cache_key,
+    "cache_expiration": timedelta(days=30),
+    "persist_result": True,
+}
+
+
+@task(name="plan")
 def plan_task(params: ProcessParams) -> Plan:
     return params.make_plan()
 
 
-@task(name="ingest", retries=2, retry_delay_seconds=5)
+@task(name="ingest", **RETRIES)
 def ingest_task(params: ProcessParams, run_id: str) -> dict[str, Any]:
     result = steps.step_ingest(params.data_dir, params.inputs, run_id)
     get_run_logger().info(
@@ -41,33 +56,45 @@ def ingest_task(params: ProcessParams, run_id: str) -> dict[str, Any]:
     return result
 
 
-@task(name="segment")
-def segment_task(params: ProcessParams, plan: Plan, doc_ids: list[str], run_id: str) -> dict[str, Any]:
+@task(name="shard")
+def shard_task(params: ProcessParams, doc_ids: list[str]) -> list[Shard]:
+    return steps.step_shard(params.data_dir, doc_ids, params.shard_documents)
+
+
+@task(name="segment", task_run_name="segment-shard-{shard.index}", **SHARD_TASK)
+def segment_task(params: ProcessParams, plan: Plan, shard: Shard, run_id: str) -> dict[str, Any]:
     results: dict[str, Any] = {"seconds": 0.0}
     for role, seg_plan in (("classifier", plan.classifier_segments), ("summarizer", plan.summarizer_segments)):
         if seg_plan:
-            out = steps.step_segment(params.data_dir, seg_plan, doc_ids, run_id, role)
+            out = steps.step_segment(params.data_dir, seg_plan, list(shard.doc_ids), run_id, role, shard.index)
             results["seconds"] += out.pop("seconds")
             results.update(out)
     return results
 
 
-@task(name="classify")
-def classify_task(params: ProcessParams, plan: Plan, doc_ids: list[str], run_id: str) -> dict[str, Any]:
-    return steps.step_classify(params.data_dir, plan, doc_ids, run_id, params.device, _progress("classify"))
+@task(name="classify", task_run_name="classify-shard-{shard.index}", **SHARD_TASK)
+def classify_task(
+    params: ProcessParams, plan: Plan, shard: Shard, run_id: str, progress: observe.ProgressSpec
+) -> dict[str, Any]:
+    report = observe.progress_reporter("classify", progress)
+    return steps.step_classify(params.data_dir, plan, list(shard.doc_ids), run_id, params.device, report, shard.index)
 
 
-@task(name="summarize")
-def summarize_task(params: ProcessParams, plan: Plan, doc_ids: list[str], run_id: str) -> dict[str, Any]:
-    return steps.step_summarize(params.data_dir, plan, doc_ids, run_id, params.device, _progress("summarize"))
+@task(name="summarize", task_run_name="summarize-shard-{shard.index}", **SHARD_TASK)
+def summarize_task(
+    params: ProcessParams, plan: Plan, shard: Shard, run_id: str, progress: observe.ProgressSpec
+) -> dict[str, Any]:
+    report = observe.progress_reporter("summarize", progress)
+    return steps.step_summarize(params.data_dir, plan, list(shard.doc_ids), run_id, params.device, report, shard.index)
 
 
-@task(name="aggregate")
-def aggregate_task(params: ProcessParams, plan: Plan, doc_ids: list[str], run_id: str) -> dict[str, Any]:
-    return steps.step_aggregate(params.data_dir, plan, doc_ids, run_id, params.device, _progress("merge summaries"))
+@task(name="aggregate", task_run_name="aggregate-shard-{shard.index}", **SHARD_TASK)
+def aggregate_task(params: ProcessParams, plan: Plan, shard: Shard, run_id: str) -> dict[str, Any]:
+    report = observe.progress_reporter("merge summaries", None)
+    return steps.step_aggregate(params.data_dir, plan, list(shard.doc_ids), run_id, params.device, report, shard.index)
 
 
-@task(name="record-run", retries=2, retry_delay_seconds=2)
+@task(name="record-run", **RETRIES)
 def record_task(
     params: ProcessParams,
     run_id: str,
@@ -90,6 +117,40 @@ def record_task(
     )
 
 
+@task(name="publish")
+def publish_task(params: ProcessParams, report: dict[str, Any], doc_ids: list[str]) -> None:
+    observe.publish_artifacts(params.data_dir, report, doc_ids)
+
+
+@flow(name="process-shards")
+def process_shards(params: ProcessParams, plan: Plan, shards: list[Shard], run_id: str) -> dict[str, dict[str, Any]]:
+    """Every stage of every shard, on the task runner it was given; results per stage."""
+    progress = observe.start_progress(run_id, len(shards) * (bool(plan.classifier) + bool(plan.summarizer)))
+    futures: dict[str, list[Any]] = {"segment": [], "classify": [], "summarize": [], "aggregate": []}
+    gpu = gpu_annotation(params)
+    unit = 0
+    for shard in shards:  # submitted shard by shard, so the first results land early
+        segmented = segment_task.submit(params, plan, shard, run_id)
+        futures["segment"].append(segmented)
+        inferred = []
+        with gpu():
+            for stage, inference_task, wanted in (
+                ("classify", classify_task, plan.classifier),
+                ("summarize", summarize_task, plan.summarizer),
+            ):
+                if wanted:
+                    future = inference_task.submit(
+                        params, plan, shard, run_id, progress.unit(unit), wait_for=[segmented], return_state=False
+                    )
+                    futures[stage].append(future)
+                    inferred.append(future)
+                    unit += 1
+            futures["aggregate"].append(
+                aggregate_task.submit(params, plan, shard, run_id, wait_for=[segmented, *inferred], return_state=False)
+            )
+    return {stage: observe.combine_shard_results(items) for stage, items in futures.items() if items}
+
+
 @flow(name="process-documents", log_prints=True)
 def process_documents(params: ProcessParams) -> dict[str, Any]:
     """Ingest, segment, classify, summarize, aggregate, and load the warehouse."""
@@ -100,13 +161,12 @@ def process_documents(params: ProcessParams) -> dict[str, Any]:
         plan = plan_task(params)
         stages["ingest"] = ingest_task(params, run_id)
         doc_ids = stages["ingest"]["doc_ids"]
-        stages["segment"] = segment_task(params, plan, doc_ids, run_id)
-        if plan.classifier:
-            stages["classify"] = classify_task(params, plan, doc_ids, run_id)
-        if plan.summarizer:
-            stages["summarize"] = summarize_task(params, plan, doc_ids, run_id)
-        stages["aggregate"] = aggregate_task(params, plan, doc_ids, run_id)
+        shards = shard_task(params, doc_ids)
+        stages["shard"] = {"shards": len(shards), "seconds": 0.0}
+        stages |= process_shards.with_options(task_runner=task_runner(params))(params, plan, shards, run_id)
     except Exception as exc:
         record_task(params, run_id, plan, started, stages, "failed", f"{type(exc).__name__}: {exc}")
         raise
-    return record_task(params, run_id, plan, started, stages, "completed") | {"data_dir": params.data_dir}
+    report = record_task(params, run_id, plan, started, stages, "completed") | {"data_dir": params.data_dir}
+    publish_task(params, report, doc_ids)
+    return report

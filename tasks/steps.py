@@ -23,6 +23,7 @@ from tasks.ingest import ingest
 from tasks.models import load_tokenizer, pick_device
 from tasks.plan import Plan, SegmentPlan
 from tasks.segment import segment_documents
+from tasks.shards import Shard, make_shards
 from tasks.summarize import summarize_segments, summarize_texts
 
 
@@ -43,16 +44,32 @@ def step_ingest(data_dir: str, inputs: list[str], run_id: str) -> dict[str, Any]
     }
 
 
-def step_segment(data_dir: str, plan: SegmentPlan, doc_ids: list[str], run_id: str, role: str) -> dict[str, Any]:
+def step_shard(data_dir: str, doc_ids: list[str], max_documents: int) -> list[Shard]:
+    return make_shards(Store(data_dir), doc_ids, max_documents)
+
+
+def store_identity(data_dir: str) -> str:
+    return Store(data_dir).identity()
+
+
+def step_segment(
+    data_dir: str, plan: SegmentPlan, doc_ids: list[str], run_id: str, role: str, shard: int = 0
+) -> dict[str, Any]:
     start = time.perf_counter()
-    counts = segment_documents(Store(data_dir), doc_ids, plan.segmenter(), f"{run_id}-segments-{role}")
+    counts = segment_documents(Store(data_dir), doc_ids, plan.segmenter(), f"{run_id}-{shard:05d}-segments-{role}")
     # The budgets in force, which may be lower than asked: a model's own limit caps them.
     counts |= {"max_tokens": plan.max_tokens, "overlap_tokens": plan.overlap_tokens}
     return {f"{role}_{k}": v for k, v in counts.items()} | {"seconds": time.perf_counter() - start}
 
 
 def step_classify(
-    data_dir: str, plan: Plan, doc_ids: list[str], run_id: str, device: str, progress: Progress | None = None
+    data_dir: str,
+    plan: Plan,
+    doc_ids: list[str],
+    run_id: str,
+    device: str,
+    progress: Progress | None = None,
+    shard: int = 0,
 ) -> dict[str, Any]:
     start = time.perf_counter()
     assert plan.classifier and plan.classifier_segments
@@ -61,7 +78,7 @@ def step_classify(
         plan.classifier,
         doc_ids,
         plan.classifier_segments.segmenter_id,
-        f"{run_id}-labels",
+        f"{run_id}-{shard:05d}-labels",
         pick_device(device),
         progress,
     )
@@ -69,7 +86,13 @@ def step_classify(
 
 
 def step_summarize(
-    data_dir: str, plan: Plan, doc_ids: list[str], run_id: str, device: str, progress: Progress | None = None
+    data_dir: str,
+    plan: Plan,
+    doc_ids: list[str],
+    run_id: str,
+    device: str,
+    progress: Progress | None = None,
+    shard: int = 0,
 ) -> dict[str, Any]:
     start = time.perf_counter()
     assert plan.summarizer and plan.summarizer_segments
@@ -78,7 +101,7 @@ def step_summarize(
         plan.summarizer,
         doc_ids,
         plan.summarizer_segments.segmenter_id,
-        f"{run_id}-summaries",
+        f"{run_id}-{shard:05d}-summaries",
         pick_device(device),
         progress,
     )
@@ -93,7 +116,13 @@ def pending_documents(data_dir: str, plan: Plan, doc_ids: list[str]) -> list[str
 
 
 def step_aggregate(
-    data_dir: str, plan: Plan, doc_ids: list[str], run_id: str, device: str, progress: Progress | None = None
+    data_dir: str,
+    plan: Plan,
+    doc_ids: list[str],
+    run_id: str,
+    device: str,
+    progress: Progress | None = None,
+    shard: int = 0,
 ) -> dict[str, Any]:
     """document_results for the documents that lack one for this configuration."""
     start = time.perf_counter()
@@ -130,9 +159,25 @@ def step_aggregate(
         "run_id": run_id,
     }
     rows = result_rows(todo, labels, summaries, {d: (c[0], c[1]) for d, c in counts.items()}, meta)
-    store.write_part("document_results", rows, f"{run_id}-results")
+    store.write_part("document_results", rows, f"{run_id}-{shard:05d}-results")
     merges = sum(1 for s in summaries.values() if s[1] > 0)
     return {"document_results_new": len(rows), "summaries_merged": merges, "seconds": time.perf_counter() - start}
+
+
+# Settings reported by every shard alike; all other numbers are counts and add up.
+SETTINGS = {f"{role}_{k}" for role in ("classifier", "summarizer") for k in ("max_tokens", "overlap_tokens")}
+
+
+def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One stage's results over all shards: counts and seconds summed, settings kept."""
+    total: dict[str, Any] = {}
+    for result in results:
+        for key, value in result.items():
+            if key in SETTINGS or not isinstance(value, int | float):
+                total.setdefault(key, value)
+            else:
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 def step_record_run(

@@ -1,0 +1,91 @@
+"""What a run shows while it works and after: logs, a progress artifact, a summary artifact,
+a table of document results, and the counts of every shard combined."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from prefect import get_run_logger
+
+from storage.datasets import Store
+from tasks import report as run_report
+from tasks import steps
+from tasks.engine import Progress
+
+PROGRESS_EXTRA = "longdoc_progress"  # log records that carry (stage, done, total) for the CLI's bar
+
+
+@dataclass(frozen=True)
+class ProgressSpec:
+    """Where a task reports its progress: the run's progress artifact and its share of it."""
+
+    artifact_id: str | None
+    unit: int
+    units: int
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    artifact_id: str | None
+    units: int
+
+    def unit(self, index: int) -> ProgressSpec:
+        return ProgressSpec(self.artifact_id, index, self.units)
+
+
+def start_progress(run_id: str, units: int) -> RunProgress:
+    from prefect.artifacts import create_progress_artifact
+
+    artifact = create_progress_artifact(
+        progress=0.0, key="longdoc-progress", description=f"Inference progress of run {run_id}"
+    )
+    return RunProgress(str(artifact) if artifact else None, max(units, 1))
+
+
+def progress_reporter(stage: str, spec: ProgressSpec | None) -> Progress:
+    """Logs a line every tenth of a task's work and moves the run's progress artifact."""
+    logger = get_run_logger()
+    shown = {"step": -1}
+
+    def report(done: int, total: int) -> None:
+        step = 10 * done // max(total, 1)
+        if step == shown["step"]:
+            return
+        shown["step"] = step
+        logger.info("%s: %d/%d", stage, done, total, extra={PROGRESS_EXTRA: (stage, done, total)})
+        if spec and spec.artifact_id:
+            from prefect.artifacts import update_progress_artifact
+
+            overall = 100.0 * (spec.unit + done / max(total, 1)) / spec.units
+            update_progress_artifact(UUID(spec.artifact_id), min(overall, 100.0))
+
+    return report
+
+
+def combine_shard_results(futures: list[Any]) -> dict[str, Any]:
+    """One stage's counts over all shards; a shard skipped from the cache adds none of its old
+    counts (they describe the run that did the work) and is counted as cached instead."""
+    results = []
+    for future in futures:
+        future.wait()
+        state = future.state
+        if state.name == "Cached":
+            results.append({"shards": 1, "shards_cached": 1, "seconds": 0.0})
+        else:
+            results.append({"shards": 1, **future.result()})
+    return steps.combine(results)
+
+
+def publish_artifacts(data_dir: str, report: dict[str, Any], doc_ids: list[str]) -> None:
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    store = Store(data_dir)
+    rejects = run_report.run_rejects(store, report["run_id"])
+    create_markdown_artifact(
+        run_report.run_summary_markdown(report, rejects), key="longdoc-run-summary", description="What the run did"
+    )
+    rows = run_report.document_result_rows(store, report["config_id"], doc_ids)
+    if rows:
+        create_table_artifact(rows, key="longdoc-document-results", description="Document results of this run")
