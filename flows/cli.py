@@ -127,6 +127,9 @@ def _run(args: argparse.Namespace) -> int:
 def _print_report(report: dict[str, Any]) -> None:
     from rich.table import Table
 
+    from storage.datasets import Store
+    from storage.warehouse import warehouse_path
+
     counts, seconds = report["counts"], report["stage_seconds"]
     table = Table(title=f"longdoc run {report['run_id']} ({report['status']})")
     table.add_column("stage")
@@ -160,7 +163,7 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(
         f"config {report['config_id']} · {report['seconds']:.1f} s"
         + (f" · {tps:,.0f} model tokens/s" if tps else "")
-        + f" · warehouse {os.path.join(report['data_dir'], 'warehouse.duckdb')}"
+        + f" · warehouse {warehouse_path(Store(report['data_dir']))}"
         + (f' · {counts["rejects"]} rejected: longdoc query "select * from rejects"' if counts.get("rejects") else "")
     )
 

@@ -8,6 +8,7 @@ written under a temporary name and renamed, so a reader never sees half a file.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator, Sequence
@@ -67,10 +68,16 @@ class Store:
         return not is_url(self.root)
 
     def local_path(self, name: str) -> Path:
-        """A path beside the datasets for files that must be local (the DuckDB warehouse)."""
-        if not self.is_local:
-            raise StorageError(f"{self.root} is not a local directory")
-        return Path(self.fs_and_base[1]) / name
+        """A local path for files that must be local (the DuckDB warehouse): beside the datasets
+        for a local store; for an object store, a directory of its own under the local cache
+        (`$LONGDOC_CACHE_DIR`, else ~/.cache/longdoc), rebuilt from the datasets when missing."""
+        if self.is_local:
+            return Path(self.fs_and_base[1]) / name
+        cache = Path(os.environ.get("LONGDOC_CACHE_DIR") or Path.home() / ".cache" / "longdoc").expanduser()
+        digest = hashlib.sha256(self.root.rstrip("/").encode()).hexdigest()[:16]
+        directory = cache / "warehouses" / digest
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory / name
 
     def identity(self) -> str:
         """A random id kept in the store's root: a store deleted and made again gets a new one,

@@ -135,6 +135,8 @@ def query(store: Store, sql: str, attempts: int = 20) -> tuple[list[str], list[t
     import duckdb
 
     path = warehouse_path(store)
+    if not store.is_local:  # another machine may have added to the bucket: catch up first
+        sync(store)
     if not path.exists():
         raise WarehouseError(f"no warehouse at {path}: run `longdoc run` or `longdoc rebuild`")
     for attempt in range(attempts):
