@@ -137,6 +137,7 @@ def _print_report(report: dict[str, Any]) -> None:
     table.add_column("what it did")
     keys = {
         "ingest": ("documents", "documents_new", "documents_known", "rejects"),
+        "shard": ("shards", "shards_cached"),
         "segment": (
             "classifier_segments_new",
             "classifier_max_tokens",

@@ -109,6 +109,7 @@ def test_run_twice_through_prefect(tmp_path: Path, tiny_bert_classifier: str, ti
     second = longdoc(*args, env=env)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Nothing new" in second.stdout
+    assert "shards 1, shards cached 1" in second.stdout  # the finished shard was not opened again
     assert {t: sql(f"SELECT count(*) AS n FROM {t}", data, env)[0]["n"] for t in tables} == counts
     out = longdoc(
         "query", "SELECT status FROM runs ORDER BY started_at", "--data-dir", str(data), "--format", "json", env=env
