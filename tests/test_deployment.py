@@ -168,8 +168,12 @@ def test_adhoc_deployment_runs_on_a_worker(
     shard_runs = api(env, "/task_runs/filter", {"flow_runs": {"id": {"any_": [r["id"] for r in subflows]}}})
     names = sorted(r["name"] for r in shard_runs)
     assert [n for n in names if n.startswith("classify-shard")] == ["classify-shard-0", "classify-shard-1"]
-    artifacts = api(env, "/artifacts/filter", {"artifacts": {"key": {"any_": ["longdoc-run-summary"]}}})
-    assert artifacts and "documents: 3 (3 new)" in artifacts[0]["data"]
+    keys = ["longdoc-run-summary", "longdoc-document-results", "longdoc-progress"]
+    artifacts = {a["key"]: a for a in api(env, "/artifacts/filter", {"artifacts": {"key": {"any_": keys}}})}
+    assert "documents: 3 (3 new)" in artifacts["longdoc-run-summary"]["data"]
+    table = artifacts["longdoc-document-results"]["data"]
+    assert len(json.loads(table) if isinstance(table, str) else table) == 3
+    assert artifacts["longdoc-progress"]["data"] == 100.0  # moved to the end during inference
 
     assert sql("SELECT count(*) AS n FROM documents", data, env)[0]["n"] == 3
     assert sql("SELECT count(*) AS n FROM document_results", data, env)[0]["n"] == 3
