@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     run.add_argument("--no-classify", action="store_true")
     run.add_argument("--no-summarize", action="store_true")
+    run.add_argument("--max-document-mb", type=float, default=64, help="per-document size limit (default 64)")
+    run.add_argument("--max-pages", type=int, default=2000, help="PDF page limit (default 2000)")
 
     query = sub.add_parser("query", help="run SQL on the warehouse (read-only)")
     query.add_argument("sql")
@@ -98,6 +100,8 @@ def _run(args: argparse.Namespace) -> int:
             device=args.device,
             classify=not args.no_classify,
             summarize=not args.no_summarize,
+            max_document_mb=args.max_document_mb,
+            max_pages=args.max_pages,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -123,7 +127,7 @@ def _print_report(report: dict[str, Any]) -> None:
     table.add_column("seconds", justify="right")
     table.add_column("what it did")
     keys = {
-        "ingest": ("documents", "documents_new", "documents_known", "rejects"),
+        "ingest": ("files", "files_unchanged", "documents", "documents_new", "documents_known", "rejects"),
         "segment": (
             "classifier_segments_new",
             "classifier_max_tokens",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, field_validator
 
 if TYPE_CHECKING:
+    from tasks.ingest import Limits
     from tasks.plan import Plan
 
 DEFAULT_DATA_DIR = "./longdoc-data"
@@ -33,6 +34,13 @@ class ProcessParams(BaseModel):
     classify: bool = True
     summarize: bool = True
     cache_dir: str | None = Field(default=None, description="Converted models; ~/.cache/longdoc when empty.")
+    max_document_mb: float = Field(default=64, gt=0, description="Per-document size limit (file, record or text).")
+    max_pages: int = Field(default=2000, ge=1, description="PDF page limit.")
+
+    def limits(self) -> Limits:
+        from tasks.ingest import Limits
+
+        return Limits(max_document_bytes=int(self.max_document_mb * 1024 * 1024), max_pages=self.max_pages)
 
     def make_plan(self) -> Plan:
         """Resolve the models (loading nothing heavy twice) and fix each one's segmentation."""

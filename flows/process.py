@@ -34,7 +34,7 @@ def plan_task(params: ProcessParams) -> Plan:
 
 @task(name="ingest", retries=2, retry_delay_seconds=5)
 def ingest_task(params: ProcessParams, run_id: str) -> dict[str, Any]:
-    result = steps.step_ingest(params.data_dir, params.inputs, run_id)
+    result = steps.step_ingest(params.data_dir, params.inputs, run_id, params.limits())
     get_run_logger().info(
         "ingest: %d documents (%d new), %d rejected", result["documents"], result["documents_new"], result["rejects"]
     )
