@@ -155,8 +155,16 @@ def _print_report(report: dict[str, Any]) -> None:
         f"config {report['config_id']} · {report['seconds']:.1f} s"
         + (f" · {tps:,.0f} model tokens/s" if tps else "")
         + f" · warehouse {os.path.join(report['data_dir'], 'warehouse.duckdb')}"
-        + (f' · {counts["rejects"]} rejected: longdoc query "select * from rejects"' if counts.get("rejects") else "")
+        + (
+            f' · {counts["rejects"]} rejected ({_reasons(counts)}): longdoc query "select * from rejects"'
+            if counts.get("rejects")
+            else ""
+        )
     )
+
+
+def _reasons(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in counts.get("rejects_by_reason", {}).items())
 
 
 def _console() -> Any:
