@@ -23,16 +23,19 @@ from tests.sample_files import make_docx, make_pdf
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("documents", "segments", "segment_labels", "segment_summaries", "document_results", "rejects", "inbox_files")
 VOLATILE = {"run_id", "ingested_at", "rejected_at", "seen_at", "created_at"}
-# (what is happening, table directory to watch, file name pattern): the run is killed the moment
-# a new file matching the pattern appears there. Each killed run gets one stage further.
+# (what is happening, table directory to watch, file name pattern, delay, table not yet written):
+# the run is killed `delay` seconds after a new file matching the pattern appears there; the
+# last table must still be unwritten then (the kill landed inside that stage's work). Each killed
+# run gets one stage further. Stage times (tiny models, 2 cores): classify ~0.4 s, summarize ~0.45 s.
 KILL_POINTS = [
-    ("ingest, writing its parts", "documents", "*"),
-    ("segmentation, between the two models' segments", "segments", "*"),
-    ("after classification, before summarization", "segment_labels", "*"),
-    ("after summarization, before aggregation", "segment_summaries", "*"),
-    ("after aggregation, before the run record", "document_results", "*"),
-    ("the run record, before the warehouse load", "runs", "*"),
-    ("the DuckDB warehouse load", ".", ".warehouse.duckdb.*.tmp"),
+    ("ingest, writing its parts", "documents", "*", 0.0, None),
+    ("segmentation, between the two models' segments", "segments", "*", 0.0, "segment_labels"),
+    ("classification, mid-inference", "segments", "*", 0.15, "segment_labels"),
+    ("summarization, mid-generation", "segment_labels", "*", 0.15, "segment_summaries"),
+    ("after summarization, before aggregation", "segment_summaries", "*", 0.0, "document_results"),
+    ("after aggregation, before the run record", "document_results", "*", 0.0, "runs"),
+    ("the run record, before the warehouse load", "runs", "*", 0.0, None),
+    ("the DuckDB warehouse load", ".", ".warehouse.duckdb.*.tmp", 0.0, None),
 ]
 
 
@@ -89,13 +92,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def kill_when_file_appears(runs: Runs, pid: int, directory: Path, pattern: str) -> bool:
-    """SIGKILL the run as soon as a new file matching `pattern` appears in `directory`; False if
-    the run ended first."""
+def kill_when_file_appears(runs: Runs, pid: int, directory: Path, pattern: str, delay: float = 0.0) -> bool:
+    """SIGKILL the run `delay` seconds after a new file matching `pattern` appears in `directory`;
+    False if the run ended first."""
     before = set(os.listdir(directory)) if directory.is_dir() else set()
     while _alive(pid):
         names = os.listdir(directory) if directory.is_dir() else []
         if any(n not in before and fnmatch.fnmatch(n, pattern) for n in names):
+            time.sleep(delay)
             os.kill(pid, signal.SIGKILL)
             break
         time.sleep(0.001)
@@ -137,9 +141,10 @@ def test_runs_killed_at_every_stage_end_with_the_tables_of_a_clean_run(
     make_inbox(inbox)
     runs = Runs(models)
     kills = []
-    for what, directory, pattern in KILL_POINTS:
+    for what, directory, pattern, delay, unwritten in KILL_POINTS:
         pid = runs.start(crashed, inbox, tmp_path / f"kill-{len(kills)}.log")
-        assert kill_when_file_appears(runs, pid, crashed / directory, pattern), f"the run ended before {what}"
+        assert kill_when_file_appears(runs, pid, crashed / directory, pattern, delay), f"the run ended before {what}"
+        assert not (unwritten and Store(str(crashed)).parts(unwritten)), f"the kill came after {what}"
         kills.append(what)
     assert list(crashed.glob(".warehouse.duckdb.*.tmp")), "the last kill did not land in the warehouse load"
     runs.complete(crashed, inbox, tmp_path / "complete.log")
