@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pyarrow.fs as pafs
 
-from storage.datasets import StorageError, split_uri, to_uri
+from storage.datasets import StorageError, is_url, split_uri, to_uri
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class BadInput:
     uri: str
     reason: str
     error: str
+    path: str = ""
 
 
 @dataclass
@@ -53,17 +54,17 @@ def expand_inputs(patterns: Sequence[str], exclude: str | None = None) -> Inputs
     """Files named by paths, directories and globs, leaving out everything under `exclude`
     (longdoc's own data directory) and hidden names; the patterns matching nothing; the bad entries."""
     found = Inputs()
-    skip = split_uri(exclude)[1].rstrip("/") + "/" if exclude else None
+    skip = _split(exclude)[1].rstrip("/") + "/" if exclude else None
     seen: set[str] = set()
     seen_bad: set[str] = set()
     for pattern in patterns:
-        fs, path = split_uri(pattern)
+        fs, path = _split(pattern)
         glob = any(c in path for c in "*?[")
         root = _glob_root(path) if glob else path
         files, bad = _walk_local(root) if isinstance(fs, pafs.LocalFileSystem) else _walk_remote(fs, root)
         if glob:
             files = [f for f in files if fnmatch.fnmatch(f.path, path)]
-            bad = [b for b in bad if fnmatch.fnmatch(b.uri.removeprefix("file://"), path)]
+            bad = [b for b in bad if fnmatch.fnmatch(b.path, path)]
         files = [f for f in files if not (skip and f.path.startswith(skip))]
         if not files and not bad:
             found.missing.append(pattern)
@@ -76,6 +77,14 @@ def expand_inputs(patterns: Sequence[str], exclude: str | None = None) -> Inputs
                 seen_bad.add(entry.uri)
                 found.bad.append(entry)
     return found
+
+
+def _split(pattern: str) -> tuple[pafs.FileSystem, str]:
+    """split_uri, but a local path naming a symlink loop is kept as given (Path.resolve raises)."""
+    if is_url(pattern):
+        return split_uri(pattern)
+    local = pattern.removeprefix("file://")
+    return pafs.LocalFileSystem(), os.path.realpath(os.path.expanduser(local))
 
 
 def _glob_root(pattern: str) -> str:
@@ -108,7 +117,7 @@ def _walk_dir(
     try:
         names = sorted(os.listdir(directory))
     except OSError as exc:
-        bad.append(BadInput(to_uri(fs, directory), "unreadable", f"cannot list directory: {exc.strerror}"))
+        bad.append(_bad(fs, directory, "unreadable", f"cannot list directory: {exc.strerror}"))
         return
     for name in names:
         if name.startswith("."):
@@ -122,7 +131,7 @@ def _walk_dir(
         if stat.S_ISDIR(info.st_mode):
             real = os.path.realpath(path)
             if real in ancestors:
-                bad.append(BadInput(to_uri(fs, path), "symlink-loop", f"links back to its own ancestor {real}"))
+                bad.append(_bad(fs, path, "symlink-loop", f"links back to its own ancestor {real}"))
             else:
                 _walk_dir(fs, path, ancestors | {real}, files, bad)
         else:
@@ -135,15 +144,19 @@ def _add_entry(
     if stat.S_ISREG(info.st_mode):
         files.append(InputFile(fs, path, info.st_size, info.st_mtime_ns))
     else:  # a FIFO, socket or device: opening it could block forever
-        bad.append(BadInput(to_uri(fs, path), "not-a-file", "not a regular file (FIFO, socket or device)"))
+        bad.append(_bad(fs, path, "not-a-file", "not a regular file (FIFO, socket or device)"))
+
+
+def _bad(fs: pafs.FileSystem, path: str, reason: str, error: str) -> BadInput:
+    return BadInput(to_uri(fs, path), reason, error, path)
 
 
 def _bad_link(fs: pafs.FileSystem, path: str, exc: OSError) -> BadInput:
     if exc.errno == errno.ELOOP:
-        return BadInput(to_uri(fs, path), "symlink-loop", "too many levels of symbolic links")
+        return _bad(fs, path, "symlink-loop", "too many levels of symbolic links")
     if exc.errno == errno.ENOENT and os.path.islink(path):
-        return BadInput(to_uri(fs, path), "unreadable", f"dangling symbolic link to {os.readlink(path)}")
-    return BadInput(to_uri(fs, path), "unreadable", exc.strerror or str(exc))
+        return _bad(fs, path, "unreadable", f"dangling symbolic link to {os.readlink(path)}")
+    return _bad(fs, path, "unreadable", exc.strerror or str(exc))
 
 
 def _walk_remote(fs: pafs.FileSystem, path: str) -> tuple[list[InputFile], list[BadInput]]:
@@ -155,7 +168,7 @@ def _walk_remote(fs: pafs.FileSystem, path: str) -> tuple[list[InputFile], list[
             return [], []
         entries = fs.get_file_info(pafs.FileSelector(path, recursive=True))
     except OSError as exc:
-        return [], [BadInput(to_uri(fs, path), "unreadable", str(exc).splitlines()[0])]
+        return [], [_bad(fs, path, "unreadable", str(exc).splitlines()[0])]
     hidden = lambda p: any(part.startswith(".") for part in p[len(path) :].split("/"))  # noqa: E731
     files = [_remote_file(fs, i) for i in entries if i.is_file and not hidden(i.path)]
     return sorted(files, key=lambda f: f.path), []

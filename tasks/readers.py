@@ -32,6 +32,7 @@ BOMS = (  # longest first: the UTF-32 LE mark begins with the UTF-16 LE one
     (b"\xfe\xff", "utf-16-be"),
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
+_ASCII = bytes(range(0x80))
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 # Bumped when a reader's output changes, so that files read by an older version are read again.
 READERS_VERSION = 2
@@ -114,8 +115,9 @@ def decode(data: bytes) -> tuple[str, str]:
 
 def _mostly_utf8(data: bytes) -> bool:
     """Nearly all non-ASCII bytes form UTF-8 sequences: broken UTF-8, not a legacy code page."""
-    high = sum(1 for b in data if b >= 0x80)
-    in_sequences = sum(len(m) for m in _UTF8_MULTIBYTE.findall(data))
+    sample = data[:MIB]
+    high = len(sample.translate(None, _ASCII))
+    in_sequences = sum(len(m) for m in _UTF8_MULTIBYTE.findall(sample))
     return high > 0 and in_sequences / high >= 0.9
 
 

@@ -145,8 +145,9 @@ def test_symlink_loops_dangling_links_and_fifos_are_rejects(tmp_path: Path) -> N
     (box / "gone.txt").symlink_to(box / "nowhere.txt")
     os.mkfifo(box / "pipe.txt")  # reading it would block forever
     store = Store(str(tmp_path / "data"))
-    result = ingest(store, [str(box)], "run1")
+    result = ingest(store, [str(box), str(box / "self.txt")], "run1")  # a loop named directly too: once
     assert result.new_documents == 1
+    assert result.rejects_by_reason == {"not-a-file": 1, "symlink-loop": 2, "unreadable": 1}
     rejects = {r["source_uri"].split("/box/")[1]: r["reason"] for r in store.read("rejects").to_pylist()}
     assert rejects == {
         "sub/up": "symlink-loop",
