@@ -6,8 +6,10 @@ import codecs
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tasks.readers import Limits, RejectedInput, decode, read_documents
+from tasks.readers import Limits, RejectedInput, decode, normalize_newlines, read_documents
 from tests.sample_files import make_docx, make_pdf, make_zip_bomb
 
 PROSE = "The committee met on Tuesday.\n\nIt agreed the budget, after a long debate about the library."
@@ -117,3 +119,14 @@ def test_html_main_text_and_deep_nesting() -> None:
     assert doc.title == "T" and doc.text == "Body text."
     deep = b"<html><body>" + b"<div>" * 20000 + b"deep text" + b"</div>" * 20000 + b"</body></html>"
     assert "deep text" in read_one("deep.html", deep).text
+
+
+@given(st.text(st.characters(blacklist_categories=("Cc", "Cs"), whitelist_characters="\r\n\t"), min_size=1))
+def test_any_text_reads_back_exactly_but_for_newlines(text: str) -> None:
+    for data in (text.encode("utf-8"), codecs.BOM_UTF16_LE + text.encode("utf-16-le")):
+        try:
+            doc = read_one("t.txt", data)
+        except RejectedInput as exc:
+            assert exc.reason == "empty" and not text.strip()
+            continue
+        assert doc.text == normalize_newlines(text) and "\r" not in doc.text
