@@ -70,10 +70,14 @@ def _ddl(table: str) -> str:
 
 
 def _create(con: Any) -> None:
-    for table in SCHEMAS:
+    have = set(con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall())
+    tables = {table for table, _ in have}
+    for table, schema in SCHEMAS.items():
         con.execute(_ddl(table))
-        for column in _columns(table):  # a warehouse made before a column was added gets it (at the end)
-            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column}")
+        for field, column in zip(schema, _columns(table), strict=True):
+            if table in tables and (table, field.name) not in have:
+                # A warehouse made before this column was added to the schema (added at the end).
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
     con.execute("CREATE TABLE IF NOT EXISTS _loaded_parts (part VARCHAR PRIMARY KEY)")
     for name, sql in VIEWS.items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")

@@ -97,6 +97,13 @@ def test_a_few_hundred_malformed_files_crash_nothing_and_all_are_accounted_for(t
     assert {"corrupt", "binary", "undecodable", "archive-bomb", "bad-record", "empty", "unsupported-format"} <= set(
         reasons
     )
-    print(f"\nfuzz: {len(files)} files, {len(documents)} documents, rejects by reason {dict(sorted(reasons.items()))}")
+    whole = Counter(s["reason"] for s in states.values() if s["reason"])
+    readable = sum(1 for s in states.values() if json.loads(s["doc_ids"]))
+    print(
+        f"\nfuzz: {len(files)} files tried; {readable} gave documents ({len(documents)} distinct texts);"
+        f" {sum(whole.values())} rejected whole, by reason {dict(sorted(whole.items()))};"
+        f" {len(files) - readable - sum(whole.values())} record files with no good record;"
+        f" reject rows by reason {dict(sorted(reasons.items()))}"
+    )
     again = ingest(store, [str(inbox)], "fuzz-again")
     assert again.files_unchanged == len(files) and again.rejects_new == 0 and again.new_documents == 0
