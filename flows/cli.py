@@ -29,11 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-tokens", type=int, help="segment budget (default: each model's own)")
     run.add_argument("--overlap-tokens", type=int, help="overlap between segments (default: max/8)")
     run.add_argument("--max-new-tokens", type=int, default=80, help="summary length limit")
+    run.add_argument("--max-document-mb", type=float, default=64, help="per-document size limit (default 64)")
+    run.add_argument("--max-pages", type=int, default=2000, help="PDF page limit (default 2000)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     run.add_argument("--no-classify", action="store_true")
     run.add_argument("--no-summarize", action="store_true")
-    run.add_argument("--max-document-mb", type=float, default=64, help="per-document size limit (default 64)")
-    run.add_argument("--max-pages", type=int, default=2000, help="PDF page limit (default 2000)")
 
     query = sub.add_parser("query", help="run SQL on the warehouse (read-only)")
     query.add_argument("sql")
@@ -97,11 +97,11 @@ def _run(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens,
             overlap_tokens=args.overlap_tokens,
             max_new_tokens=args.max_new_tokens,
+            max_document_mb=args.max_document_mb,
+            max_pages=args.max_pages,
             device=args.device,
             classify=not args.no_classify,
             summarize=not args.no_summarize,
-            max_document_mb=args.max_document_mb,
-            max_pages=args.max_pages,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -127,7 +127,7 @@ def _print_report(report: dict[str, Any]) -> None:
     table.add_column("seconds", justify="right")
     table.add_column("what it did")
     keys = {
-        "ingest": ("files", "files_unchanged", "documents", "documents_new", "documents_known", "rejects"),
+        "ingest": ("documents", "documents_new", "documents_known", "rejects"),
         "segment": (
             "classifier_segments_new",
             "classifier_max_tokens",
@@ -155,16 +155,12 @@ def _print_report(report: dict[str, Any]) -> None:
         f"config {report['config_id']} · {report['seconds']:.1f} s"
         + (f" · {tps:,.0f} model tokens/s" if tps else "")
         + f" · warehouse {os.path.join(report['data_dir'], 'warehouse.duckdb')}"
-        + (
-            f' · {counts["rejects"]} rejected ({_reasons(counts)}): longdoc query "select * from rejects"'
-            if counts.get("rejects")
-            else ""
-        )
+        + (f' · {counts["rejects"]} rejected: longdoc query "select * from rejects"' if counts.get("rejects") else "")
     )
-
-
-def _reasons(counts: dict[str, Any]) -> str:
-    return ", ".join(f"{reason} {n}" for reason, n in counts.get("rejects_by_reason", {}).items())
+    if "files" in counts:
+        console.print(f"inputs: {counts['files']} files, {counts.get('files_unchanged', 0)} unchanged since last seen")
+    if counts.get("rejects_by_reason"):
+        console.print("rejected: " + ", ".join(f"{r} {n}" for r, n in counts["rejects_by_reason"].items()))
 
 
 def _console() -> Any:

@@ -30,17 +30,12 @@ class ProcessParams(BaseModel):
     max_tokens: int | None = Field(default=None, ge=8, description="Segment budget; each model's own when empty.")
     overlap_tokens: int | None = Field(default=None, ge=0, description="Overlap; max_tokens/8 when empty.")
     max_new_tokens: int = Field(default=80, ge=1, le=4096, description="Summary length limit.")
+    max_document_mb: float = Field(default=64, gt=0, description="Per-document size limit (file, record or text).")
+    max_pages: int = Field(default=2000, ge=1, description="PDF page limit.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     classify: bool = True
     summarize: bool = True
     cache_dir: str | None = Field(default=None, description="Converted models; ~/.cache/longdoc when empty.")
-    max_document_mb: float = Field(default=64, gt=0, description="Per-document size limit (file, record or text).")
-    max_pages: int = Field(default=2000, ge=1, description="PDF page limit.")
-
-    def limits(self) -> Limits:
-        from tasks.ingest import Limits
-
-        return Limits(max_document_bytes=int(self.max_document_mb * 1024 * 1024), max_pages=self.max_pages)
 
     def make_plan(self) -> Plan:
         """Resolve the models (loading nothing heavy twice) and fix each one's segmentation."""
@@ -65,3 +60,9 @@ class ProcessParams(BaseModel):
         if len(set(cleaned)) != len(cleaned):
             raise ValueError("labels must be distinct")
         return cleaned or None
+
+    def limits(self) -> Limits:
+        """The ingest limits these parameters set."""
+        from tasks.ingest import Limits
+
+        return Limits(max_document_bytes=int(self.max_document_mb * 1024 * 1024), max_pages=self.max_pages)

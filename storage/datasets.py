@@ -83,6 +83,9 @@ class Store:
         directory = self.table_dir(table)
         fs.create_dir(directory, recursive=True)
         final = f"{directory}/{part}.parquet"
+        if fs.get_file_info(final).type != pafs.FileType.NotFound:
+            # Parts are immutable: a retried task reusing its name must not replace the first try's rows.
+            final = f"{directory}/{part}-{uuid.uuid4().hex[:8]}.parquet"
         if isinstance(fs, pafs.LocalFileSystem):
             tmp = f"{directory}/.{part}.{uuid.uuid4().hex}.tmp"
             pq.write_table(data, tmp, filesystem=fs, compression="zstd")
