@@ -35,7 +35,7 @@ def read_pdf(data: bytes, limits: Limits) -> tuple[str, str, dict[str, Any]]:
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged files warn at length
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):
+        if reader.is_encrypted and not _opens_without_password(reader):
             raise RejectedInput("encrypted", "the PDF needs a password")
         n_pages = len(reader.pages)
     except RejectedInput:
@@ -66,6 +66,13 @@ def read_pdf(data: bytes, limits: Limits) -> tuple[str, str, dict[str, Any]]:
     if not any(p.strip() for p in pages):
         raise RejectedInput("empty", f"no text layer in {n_pages} page(s) (a scan needs OCR first)")
     return "\n\n".join(pages), title, meta
+
+
+def _opens_without_password(reader: Any) -> bool:
+    try:
+        return bool(reader.decrypt(""))
+    except Exception:  # e.g. AES without the `cryptography` package: unreadable all the same
+        return False
 
 
 def read_docx(data: bytes, limits: Limits) -> tuple[str, str, dict[str, Any]]:

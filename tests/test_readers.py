@@ -86,6 +86,24 @@ def test_pdf_limits_and_damage() -> None:
     assert reason_of("scan.pdf", make_pdf([""])) == "empty"
 
 
+def test_encrypted_pdf_needs_its_password() -> None:
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    def encrypted(password: str) -> bytes:
+        writer = PdfWriter()
+        for page in PdfReader(io.BytesIO(make_pdf(["Secret minutes."]))).pages:
+            writer.add_page(page)
+        writer.encrypt(user_password=password, owner_password="owner", algorithm="RC4-128")
+        out = io.BytesIO()
+        writer.write(out)
+        return out.getvalue()
+
+    assert reason_of("locked.pdf", encrypted("secret")) == "encrypted"
+    assert "Secret minutes." in read_one("open.pdf", encrypted("")).text  # no user password: readable
+
+
 def test_docx_paragraphs_tables_and_title() -> None:
     data = make_docx(
         ["First paragraph.", "", "Second — with “quotes”."], title="Minutes", table=[["a", "b"], ["c", "d"]]
