@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-tokens", type=int, help="segment budget (default: each model's own)")
     run.add_argument("--overlap-tokens", type=int, help="overlap between segments (default: max/8)")
     run.add_argument("--max-new-tokens", type=int, default=80, help="summary length limit")
+    run.add_argument("--max-document-mb", type=float, default=64, help="per-document size limit (default 64)")
+    run.add_argument("--max-pages", type=int, default=2000, help="PDF page limit (default 2000)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     run.add_argument("--no-classify", action="store_true")
     run.add_argument("--no-summarize", action="store_true")
@@ -101,6 +103,8 @@ def _run(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens,
             overlap_tokens=args.overlap_tokens,
             max_new_tokens=args.max_new_tokens,
+            max_document_mb=args.max_document_mb,
+            max_pages=args.max_pages,
             device=args.device,
             classify=not args.no_classify,
             summarize=not args.no_summarize,
@@ -167,6 +171,10 @@ def _print_report(report: dict[str, Any]) -> None:
         + f" · warehouse {warehouse_path(Store(report['data_dir']))}"
         + (f' · {counts["rejects"]} rejected: longdoc query "select * from rejects"' if counts.get("rejects") else "")
     )
+    if "files" in counts:
+        console.print(f"inputs: {counts['files']} files, {counts.get('files_unchanged', 0)} unchanged since last seen")
+    if counts.get("rejects_by_reason"):
+        console.print("rejected: " + ", ".join(f"{r} {n}" for r, n in counts["rejects_by_reason"].items()))
 
 
 @contextlib.contextmanager

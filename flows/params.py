@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, field_validator
 
 if TYPE_CHECKING:
+    from tasks.ingest import Limits
     from tasks.plan import Plan
 
 DEFAULT_DATA_DIR = "./longdoc-data"
@@ -29,6 +30,8 @@ class ProcessParams(BaseModel):
     max_tokens: int | None = Field(default=None, ge=8, description="Segment budget; each model's own when empty.")
     overlap_tokens: int | None = Field(default=None, ge=0, description="Overlap; max_tokens/8 when empty.")
     max_new_tokens: int = Field(default=80, ge=1, le=4096, description="Summary length limit.")
+    max_document_mb: float = Field(default=64, gt=0, description="Per-document size limit (file, record or text).")
+    max_pages: int = Field(default=2000, ge=1, description="PDF page limit.")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     classify: bool = True
     summarize: bool = True
@@ -70,3 +73,9 @@ class ProcessParams(BaseModel):
         if len(set(cleaned)) != len(cleaned):
             raise ValueError("labels must be distinct")
         return cleaned or None
+
+    def limits(self) -> Limits:
+        """The ingest limits these parameters set."""
+        from tasks.ingest import Limits
+
+        return Limits(max_document_bytes=int(self.max_document_mb * 1024 * 1024), max_pages=self.max_pages)

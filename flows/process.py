@@ -49,7 +49,7 @@ def plan_task(params: ProcessParams) -> Plan:
 
 @task(name="ingest", **RETRIES)
 def ingest_task(params: ProcessParams, run_id: str) -> dict[str, Any]:
-    result = steps.step_ingest(params.data_dir, params.inputs, run_id)
+    result = steps.step_ingest(params.data_dir, params.inputs, run_id, params.limits())
     get_run_logger().info(
         "ingest: %d documents (%d new), %d rejected", result["documents"], result["documents_new"], result["rejects"]
     )

@@ -7,7 +7,6 @@ written under a temporary name and renamed, so a reader never sees half a file.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import uuid
@@ -107,6 +106,9 @@ class Store:
         directory = self.table_dir(table)
         fs.create_dir(directory, recursive=True)
         final = f"{directory}/{part}.parquet"
+        if fs.get_file_info(final).type != pafs.FileType.NotFound:
+            # Parts are immutable: a retried task reusing its name must not replace the first try's rows.
+            final = f"{directory}/{part}-{uuid.uuid4().hex[:8]}.parquet"
         if isinstance(fs, pafs.LocalFileSystem):
             tmp = f"{directory}/.{part}.{uuid.uuid4().hex}.tmp"
             pq.write_table(data, tmp, filesystem=fs, compression="zstd")
@@ -156,52 +158,6 @@ class Store:
         fs, _ = self.fs_and_base
         dataset = ds.dataset(parts, schema=SCHEMAS[table], format="parquet", filesystem=fs)
         yield from dataset.to_batches(columns=list(columns) if columns else None, filter=where, batch_size=batch_size)
-
-
-def expand_inputs(
-    patterns: Sequence[str], exclude: str | None = None
-) -> tuple[list[tuple[pafs.FileSystem, str]], list[str]]:
-    """Files named by paths, directories (recursive) and globs, leaving out everything under
-    `exclude` (longdoc's own data directory); and the patterns matching none."""
-    found: list[tuple[pafs.FileSystem, str]] = []
-    missing: list[str] = []
-    skip = split_uri(exclude)[1].rstrip("/") + "/" if exclude else None
-    for pattern in patterns:
-        fs, path = split_uri(pattern)
-        matches = _glob(fs, path) if any(c in path for c in "*?[") else _walk(fs, path)
-        matches = [m for m in matches if not (skip and m.startswith(skip))]
-        if not matches:
-            missing.append(pattern)
-        found.extend((fs, m) for m in matches)
-    seen: set[str] = set()
-    unique = []
-    for fs, path in found:
-        if path not in seen:
-            seen.add(path)
-            unique.append((fs, path))
-    return unique, missing
-
-
-def _walk(fs: pafs.FileSystem, path: str) -> list[str]:
-    info = fs.get_file_info(path)
-    if info.type == pafs.FileType.File:
-        return [path]
-    if info.type != pafs.FileType.Directory:
-        return []
-    selector = pafs.FileSelector(path, recursive=True)
-    return sorted(
-        i.path
-        for i in fs.get_file_info(selector)
-        if i.is_file and not any(p.startswith(".") for p in i.path[len(path) :].split("/"))
-    )
-
-
-def _glob(fs: pafs.FileSystem, pattern: str) -> list[str]:
-    root = pattern
-    while any(c in root for c in "*?["):
-        root = root.rsplit("/", 1)[0]
-    candidates = _walk(fs, root or "/")
-    return [p for p in candidates if fnmatch.fnmatch(p, pattern)]
 
 
 def read_bytes(fs: pafs.FileSystem, path: str, limit: int) -> bytes:

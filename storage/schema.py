@@ -110,6 +110,23 @@ REJECTS = pa.schema(
         ("reason", pa.string()),
         ("error", pa.string()),
         ("rejected_at", TS),
+        # The input's version: its content's sha256 when it was read, else its size and mtime.
+        ("fingerprint", pa.string()),
+    ]
+)
+
+# What ingest saw of each input file, so an unchanged file is skipped without being read.
+INBOX_FILES = pa.schema(
+    [
+        ("source_uri", pa.string()),
+        ("run_id", pa.string()),
+        ("size", pa.int64()),
+        ("mtime_ns", pa.int64()),
+        ("content_sha256", pa.string()),
+        ("settings", pa.string()),
+        ("doc_ids", pa.string()),
+        ("reason", pa.string()),
+        ("seen_at", TS),
     ]
 )
 
@@ -121,6 +138,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "document_results": DOCUMENT_RESULTS,
     "runs": RUNS,
     "rejects": REJECTS,
+    "inbox_files": INBOX_FILES,
 }
 
 # The key of each table: a row whose key is already stored is never written again
@@ -133,10 +151,12 @@ KEYS: dict[str, tuple[str, ...]] = {
     "document_results": ("doc_id", "config_id"),
     "runs": ("run_id",),
     "rejects": ("source_uri", "run_id"),
+    "inbox_files": ("source_uri", "run_id"),
 }
 
 JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     "documents": ("metadata",),
+    "inbox_files": ("doc_ids",),
     "segment_labels": ("scores",),
     "document_results": ("label_scores", "label_max_scores"),
     "runs": ("parameters", "counts", "stage_seconds"),

@@ -59,17 +59,25 @@ def warehouse_path(store: Store) -> Path:
     return store.local_path(WAREHOUSE_FILE)
 
 
-def _ddl(table: str) -> str:
-    schema = SCHEMAS[table]
+def _columns(table: str) -> list[str]:
     json_cols = JSON_COLUMNS.get(table, ())
-    cols = [f'"{f.name}" {"JSON" if f.name in json_cols else _DUCK_TYPES[str(f.type)]}' for f in schema]
+    return [f'"{f.name}" {"JSON" if f.name in json_cols else _DUCK_TYPES[str(f.type)]}' for f in SCHEMAS[table]]
+
+
+def _ddl(table: str) -> str:
     key = ", ".join(KEYS[table])
-    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(cols)}, PRIMARY KEY ({key}))"
+    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(_columns(table))}, PRIMARY KEY ({key}))"
 
 
 def _create(con: Any) -> None:
-    for table in SCHEMAS:
+    have = set(con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall())
+    tables = {table for table, _ in have}
+    for table, schema in SCHEMAS.items():
         con.execute(_ddl(table))
+        for field, column in zip(schema, _columns(table), strict=True):
+            if table in tables and (table, field.name) not in have:
+                # A warehouse made before this column was added to the schema (added at the end).
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
     con.execute("CREATE TABLE IF NOT EXISTS _loaded_parts (part VARCHAR PRIMARY KEY)")
     for name, sql in VIEWS.items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
@@ -115,8 +123,9 @@ def sync(store: Store, rebuild: bool = False) -> dict[str, int]:
 
     path = warehouse_path(store)
     with _writer_lock(path):
+        for stale in path.parent.glob(f".{path.name}.*.tmp*"):  # left by a writer killed mid-load
+            stale.unlink(missing_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.unlink(missing_ok=True)
         if path.exists() and not rebuild:
             shutil.copyfile(path, tmp)
         con = duckdb.connect(str(tmp))

@@ -1,56 +1,26 @@
-"""Ingest: read sources into `documents`, one row per distinct text; unreadable input to `rejects`."""
+"""Ingest: read sources into `documents`, one row per distinct text; unreadable input to `rejects`.
+
+The inbox is read incrementally: `inbox_files` remembers each file's size, mtime, content hash
+and documents, so an unchanged file is skipped without being read (a touched one is hashed,
+not parsed). A run writes documents, then rejects, then `inbox_files` last: a run killed
+before that last write is simply done again by the next one, which stores nothing twice.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-from collections.abc import Iterator
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-import pyarrow.fs as pafs
+from storage.datasets import StorageError, Store, is_in
+from storage.inputs import InputFile, expand_inputs, read_input
+from tasks.readers import FORMATS, Document, Limits, RejectedInput, doc_id_for, read_documents
 
-from storage.datasets import StorageError, Store, expand_inputs, is_in, read_bytes, to_uri
-from tasks.html_text import html_to_text
-
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-TEXT_FORMATS = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md"}
-HTML_FORMATS = {".html": "html", ".htm": "html", ".xhtml": "html"}
-COMMON_ENCODINGS = ("cp1252", "latin_1", "iso8859_15", "cp1251", "shift_jis", "gb18030", "big5", "euc_kr", "cp1250")
-RECORD_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
-
-
-class RejectedInput(Exception):
-    """An input longdoc cannot turn into a document; `reason` is a short code."""
-
-    def __init__(self, reason: str, error: str) -> None:
-        super().__init__(error)
-        self.reason = reason
-
-
-@dataclass
-class Document:
-    source_uri: str
-    format: str
-    title: str
-    text: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def content_sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
-
-    @property
-    def doc_id(self) -> str:
-        return doc_id_for(self.text)
-
-
-def doc_id_for(text: str) -> str:
-    """A document's identity is its text: the same text ingested twice is one document."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+__all__ = ["IngestResult", "Limits", "RejectedInput", "doc_id_for", "ingest", "load_texts"]
 
 
 @dataclass
@@ -60,141 +30,183 @@ class IngestResult:
     known_documents: int
     rejects: int
     documents_part: str | None = None
+    files: int = 0
+    files_unchanged: int = 0
+    rejects_new: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """Bytes to text: UTF-8 (BOM dropped) when valid, else the best detected encoding."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+@dataclass
+class _Run:
+    """What one ingest run collects before it writes anything."""
+
+    run_id: str
+    limits: Limits
+    now: datetime
+    known_docs: set[str]
+    known_rejects: set[tuple[str, str, str]]
+    doc_ids: list[str] = field(default_factory=list)
+    new_docs: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    states: list[dict[str, Any]] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)
+    unchanged: int = 0
+
+    def record_rejects(self, uri: str, sha256: str) -> Counter[str]:
+        """The stored rejects of the records of one version of a record file."""
+        return Counter(r for u, r, f in self.known_rejects if f == sha256 and u.startswith(f"{uri}#"))
+
+    def add_doc_id(self, doc_id: str) -> None:
+        if doc_id not in self.doc_ids:
+            self.doc_ids.append(doc_id)
+
+    def add_document(self, doc: Document) -> str:
+        if doc.doc_id not in self.known_docs:
+            self.known_docs.add(doc.doc_id)
+            self.new_docs.append(_document_row(doc, self.now))
+        self.add_doc_id(doc.doc_id)
+        return doc.doc_id
+
+    def reject(self, uri: str, reason: str, error: str, fingerprint: str) -> None:
+        """Count a reject; store it unless this very input was rejected so before (a run that
+        was killed, or an input named twice)."""
+        self.reasons[reason] += 1
+        if (uri, reason, fingerprint) in self.known_rejects:
+            return
+        self.known_rejects.add((uri, reason, fingerprint))
+        self.rejects.append(
+            {
+                "source_uri": uri,
+                "run_id": self.run_id,
+                "reason": reason,
+                "error": error,
+                "rejected_at": self.now,
+                "fingerprint": fingerprint,
+            }
+        )
+
+    def remember(self, item: InputFile, sha256: str, doc_ids: list[str], reason: str | None) -> None:
+        self.states.append(
+            {
+                "source_uri": item.uri,
+                "run_id": self.run_id,
+                "size": item.size,
+                "mtime_ns": item.mtime_ns,
+                "content_sha256": sha256,
+                "settings": self.limits.key,
+                "doc_ids": json.dumps(doc_ids),
+                "reason": reason,
+                "seen_at": self.now,
+            }
+        )
+
+
+def ingest(store: Store, inputs: list[str], run_id: str, limits: Limits | None = None) -> IngestResult:
+    """Read every new or changed input; store documents not seen before; record every reject."""
+    limits = limits or Limits()
+    stored_rejects = store.read("rejects", columns=["source_uri", "reason", "fingerprint"]).to_pylist()
+    run = _Run(
+        run_id,
+        limits,
+        datetime.now(UTC),
+        set(store.read("documents", columns=["doc_id"]).column("doc_id").to_pylist()),
+        {(r["source_uri"], r["reason"], r["fingerprint"] or "") for r in stored_rejects},
+    )
+    previous = _latest_states(store)
+    found = expand_inputs(inputs, exclude=store.root)
+    for pattern in found.missing:
+        run.reject(pattern, "missing-input", "no file matches this input", "")
+    for bad in found.bad:
+        run.reject(bad.uri, bad.reason, bad.error, "")
+    for item in found.files:
+        _ingest_file(run, item, previous.get(item.uri))
+    new_docs = len(run.new_docs)
+    part = store.write_part("documents", run.new_docs, f"{run_id}-ingest")
+    store.write_part("rejects", run.rejects, f"{run_id}-ingest")
+    store.write_part("inbox_files", run.states, f"{run_id}-ingest")  # last: it commits the run's reading
+    return IngestResult(
+        run.doc_ids,
+        new_docs,
+        len(run.doc_ids) - new_docs,
+        sum(run.reasons.values()),
+        part,
+        len(found.files),
+        run.unchanged,
+        len(run.rejects),
+        dict(sorted(run.reasons.items())),
+    )
+
+
+def _latest_states(store: Store) -> dict[str, dict[str, Any]]:
+    """The last thing ingest saw of each file."""
+    rows = store.read("inbox_files").sort_by([("seen_at", "ascending")]).to_pylist()
+    return {row["source_uri"]: row for row in rows}
+
+
+def _ingest_file(run: _Run, item: InputFile, prior: dict[str, Any] | None) -> None:
+    same_settings = prior is not None and prior["settings"] == run.limits.key
+    if prior and same_settings and (prior["size"], prior["mtime_ns"]) == (item.size, item.mtime_ns):
+        _reuse(run, prior)  # unchanged: not even read
+        return
+    suffix = PurePosixPath(item.path).suffix.lower()
+    stat_print = f"size={item.size};mtime_ns={item.mtime_ns}"
     try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    matches = from_bytes(data)
-    best = matches.best()
-    if best is None or best.encoding is None:
-        raise RejectedInput("undecodable", "no text encoding fits these bytes")
-    # Short texts fit several code pages equally well: take the most widely used of those.
-    tied = {m.encoding: m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)}
-    chosen = next((tied[e] for e in COMMON_ENCODINGS if e in tied), best)
-    return str(chosen), chosen.encoding
-
-
-def _title_from_markdown(text: str, fallback: str) -> str:
-    for line in text.splitlines():
-        if line.startswith("# "):
-            return line[2:].strip()
-    return fallback
+        if suffix not in FORMATS:
+            raise RejectedInput("unsupported-format", f"no reader for '{suffix or 'no extension'}'")
+        data = _read(item, run.limits.file_limit(suffix))
+    except RejectedInput as exc:
+        run.reject(item.uri, exc.reason, str(exc), stat_print)
+        run.remember(item, "", [], exc.reason)
+        return
+    sha256 = hashlib.sha256(data).hexdigest()
+    if prior and same_settings and prior["content_sha256"] == sha256:
+        _reuse(run, prior)  # touched, not changed: remember the new mtime, parse nothing
+        run.remember(item, sha256, json.loads(prior["doc_ids"]), prior["reason"])
+        return
+    doc_ids, reason = _parse(run, item, suffix, data, sha256)
+    run.remember(item, sha256, doc_ids, reason)
 
 
-def read_file(fs: pafs.FileSystem, path: str, max_bytes: int) -> Iterator[Document]:
-    """The documents in one file (one for a text file, one per record for jsonl/parquet)."""
-    uri = to_uri(fs, path)
-    suffix = PurePosixPath(path).suffix.lower()
-    stem = PurePosixPath(path).stem
-    if suffix not in TEXT_FORMATS | HTML_FORMATS | RECORD_FORMATS:
-        raise RejectedInput("unsupported-format", f"no reader for '{suffix or 'no extension'}'")
+def _read(item: InputFile, limit: int) -> bytes:
     try:
-        data = read_bytes(fs, path, max_bytes)
+        return read_input(item, limit)
     except StorageError as exc:
         raise RejectedInput("too-large", str(exc)) from exc
     except OSError as exc:
-        raise RejectedInput("unreadable", str(exc)) from exc
-    if suffix == ".parquet":
-        yield from _parquet_records(uri, data)
-        return
-    text, encoding = decode(data)
-    meta: dict[str, Any] = {"bytes": len(data), "encoding": encoding}
-    if suffix in RECORD_FORMATS:
-        yield from _jsonl_records(uri, text)
-    elif suffix in HTML_FORMATS:
-        body, title = html_to_text(text)
-        yield Document(uri, "html", title or stem, body, meta)
-    else:
-        fmt = TEXT_FORMATS[suffix]
-        title = _title_from_markdown(text, stem) if fmt == "md" else stem
-        yield Document(uri, fmt, title, text, meta)
+        raise RejectedInput("unreadable", str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
 
 
-def _record_document(uri: str, number: int, record: Any, fmt: str) -> Document:
-    if not isinstance(record, dict):
-        raise RejectedInput("bad-record", f"record {number} is not an object")
-    text = record.get("text")
-    if not isinstance(text, str):
-        raise RejectedInput("bad-record", f"record {number} has no string 'text' field")
-    rec_id = record.get("id", number)
-    metadata = {k: v for k, v in record.items() if k != "text"}
-    title = str(record.get("title") or rec_id)
-    return Document(f"{uri}#{rec_id}", fmt, title, text, metadata)
+def _reuse(run: _Run, prior: dict[str, Any]) -> None:
+    run.unchanged += 1
+    for doc_id in json.loads(prior["doc_ids"]):
+        run.add_doc_id(doc_id)
+    if prior["reason"]:
+        run.reasons[prior["reason"]] += 1
+    elif prior["content_sha256"]:
+        run.reasons.update(run.record_rejects(prior["source_uri"], prior["content_sha256"]))
 
 
-def _jsonl_records(uri: str, text: str) -> Iterator[Document]:
-    for number, line in enumerate(text.splitlines()):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield _BadRecord(f"{uri}#line-{number + 1}", "bad-record", f"invalid JSON: {exc}")
-            continue
-        try:
-            yield _record_document(uri, number, record, "jsonl")
-        except RejectedInput as exc:
-            yield _BadRecord(f"{uri}#line-{number + 1}", exc.reason, str(exc))
-
-
-def _parquet_records(uri: str, data: bytes) -> Iterator[Document]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(io.BytesIO(data))
-    except Exception as exc:
-        raise RejectedInput("unreadable", f"not a Parquet file: {exc}") from exc
-    if "text" not in table.column_names:
-        raise RejectedInput("bad-record", "Parquet file has no 'text' column")
-    for number, record in enumerate(table.to_pylist()):
-        try:
-            yield _record_document(uri, number, record, "parquet")
-        except RejectedInput as exc:
-            yield _BadRecord(f"{uri}#{number}", exc.reason, str(exc))
-
-
-class _BadRecord(Document):
-    """One record of a record file that could not be read; the rest of the file goes on."""
-
-    def __init__(self, source_uri: str, reason: str, error: str) -> None:
-        super().__init__(source_uri, "", "", "")
-        self.reason, self.error = reason, error
-
-
-def ingest(store: Store, inputs: list[str], run_id: str, max_bytes: int = DEFAULT_MAX_BYTES) -> IngestResult:
-    """Read every input; store documents not seen before; record every reject with its reason."""
-    now = datetime.now(UTC)
-    known = set(store.read("documents", columns=["doc_id"]).column("doc_id").to_pylist())
-    files, missing = expand_inputs(inputs, exclude=store.root)
-    rejects = [_reject(m, run_id, "missing-input", "no file matches this input", now) for m in missing]
-    new_rows: list[dict[str, Any]] = []
+def _parse(run: _Run, item: InputFile, suffix: str, data: bytes, sha256: str) -> tuple[list[str], str | None]:
+    """The documents of one file's bytes; its own reject reason, if the whole file is refused."""
+    stem = PurePosixPath(item.path).stem
     doc_ids: list[str] = []
-    seen: set[str] = set()
-    for fs, path in files:
-        try:
-            for doc in read_file(fs, path, max_bytes):
-                if isinstance(doc, _BadRecord):
-                    rejects.append(_reject(doc.source_uri, run_id, doc.reason, doc.error, now))
-                elif not doc.text.strip():
-                    rejects.append(_reject(doc.source_uri, run_id, "empty", "no text", now))
-                elif doc.doc_id not in seen:
-                    seen.add(doc.doc_id)
-                    doc_ids.append(doc.doc_id)
-                    if doc.doc_id not in known:
-                        new_rows.append(_document_row(doc, now))
-        except RejectedInput as exc:
-            rejects.append(_reject(to_uri(fs, path), run_id, exc.reason, str(exc), now))
-    part = store.write_part("documents", new_rows, f"{run_id}-ingest")
-    store.write_part("rejects", rejects, f"{run_id}-ingest")
-    return IngestResult(doc_ids, len(new_rows), len(doc_ids) - len(new_rows), len(rejects), part)
+    try:
+        for doc in read_documents(item.uri, suffix, stem, data, run.limits):
+            if doc.reject is not None:
+                run.reject(doc.source_uri, doc.reject.reason, str(doc.reject), sha256)
+            elif not doc.text.strip():
+                run.reject(doc.source_uri, "empty", "no text", sha256)
+            else:
+                doc_ids.append(run.add_document(doc))
+    except RejectedInput as exc:
+        run.reject(item.uri, exc.reason, str(exc), sha256)
+        return doc_ids, exc.reason
+    except RecursionError:  # a parser defeated by nesting depth
+        run.reject(item.uri, "corrupt", "nested too deeply to parse", sha256)
+        return doc_ids, "corrupt"
+    if not doc_ids and suffix not in (".jsonl", ".ndjson", ".parquet"):
+        return doc_ids, "empty"
+    return doc_ids, None
 
 
 def _document_row(doc: Document, now: datetime) -> dict[str, Any]:
@@ -209,10 +221,6 @@ def _document_row(doc: Document, now: datetime) -> dict[str, Any]:
         "ingested_at": now,
         "metadata": json.dumps(doc.metadata, ensure_ascii=False, default=str),
     }
-
-
-def _reject(uri: str, run_id: str, reason: str, error: str, now: datetime) -> dict[str, Any]:
-    return {"source_uri": uri, "run_id": run_id, "reason": reason, "error": error, "rejected_at": now}
 
 
 def load_texts(store: Store, doc_ids: list[str]) -> dict[str, str]:

@@ -19,7 +19,7 @@ from storage.datasets import Store, is_in
 from tasks.aggregate import DocumentLabel, doc_labels, doc_segment_summaries, merge_summaries, result_rows
 from tasks.classify import classify_segments
 from tasks.engine import Progress
-from tasks.ingest import ingest
+from tasks.ingest import Limits, ingest
 from tasks.models import load_tokenizer, pick_device
 from tasks.plan import Plan, SegmentPlan
 from tasks.segment import segment_documents
@@ -31,15 +31,19 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
-def step_ingest(data_dir: str, inputs: list[str], run_id: str) -> dict[str, Any]:
+def step_ingest(data_dir: str, inputs: list[str], run_id: str, limits: Limits | None = None) -> dict[str, Any]:
     start = time.perf_counter()
-    result = ingest(Store(data_dir), inputs, run_id)
+    result = ingest(Store(data_dir), inputs, run_id, limits)
     return {
         "doc_ids": result.doc_ids,
+        "files": result.files,
+        "files_unchanged": result.files_unchanged,
         "documents": len(result.doc_ids),
         "documents_new": result.new_documents,
         "documents_known": result.known_documents,
         "rejects": result.rejects,
+        "rejects_new": result.rejects_new,
+        "rejects_by_reason": result.rejects_by_reason,
         "seconds": time.perf_counter() - start,
     }
 

@@ -90,3 +90,13 @@ def test_queries_during_writes_see_whole_snapshots(data: str) -> None:
     assert not errors
     assert seen == sorted(seen) and seen[0] >= 2
     assert warehouse.query(store, "SELECT count(*) FROM documents")[1] == [(14,)]
+
+
+def test_input_limits_are_checked_and_passed_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from flows.params import ProcessParams
+
+    assert main(["run", str(tmp_path), "--data-dir", str(tmp_path / "d"), "--max-pages", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("longdoc: error: max_pages") and err.count("\n") == 1
+    limits = ProcessParams(inputs=["x"], max_document_mb=0.5, max_pages=3).limits()
+    assert (limits.max_document_bytes, limits.max_pages) == (512 * 1024, 3)

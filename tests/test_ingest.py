@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from storage.datasets import Store
-from tasks.ingest import doc_id_for, ingest, load_texts
+from tasks.ingest import Limits, doc_id_for, ingest, load_texts
 
 
 @pytest.fixture
@@ -77,3 +78,80 @@ def test_globs_select_files(inbox: Path, tmp_path: Path) -> None:
     result = ingest(store, [str(inbox / "*.txt")], "run1")
     uris = store.read("documents", columns=["source_uri"]).column("source_uri").to_pylist()
     assert all(u.endswith(".txt") for u in uris) and result.new_documents == 2
+
+
+def test_unchanged_files_are_skipped_changed_ones_read_again(inbox: Path, tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "data"))
+    first = ingest(store, [str(inbox)], "run1")
+    assert first.files == 8 and first.files_unchanged == 0
+    plain = inbox / "plain.txt"
+    stat = plain.stat()
+    # Same size and mtime: skipped on those alone, so even a sneaky same-size edit goes unread.
+    plain.write_text("First line of a plain file.\n\nSecond paragraph!", encoding="utf-8")
+    os.utime(plain, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    second = ingest(store, [str(inbox)], "run2")
+    assert second.files_unchanged == 8 and second.doc_ids == first.doc_ids and second.new_documents == 0
+    assert store.read("inbox_files").num_rows == 8  # nothing to remember anew
+    # Touched, not changed: hashed, not parsed; the new mtime is remembered.
+    os.utime(inbox / "latin1.txt")
+    third = ingest(store, [str(inbox)], "run3")
+    assert third.files_unchanged == 8 and store.read("inbox_files").num_rows == 9
+    # Changed: a new document; the old one stays stored.
+    (inbox / "nested" / "notes.md").write_text("# New Title\n\nRewritten body.", encoding="utf-8")
+    fourth = ingest(store, [str(inbox)], "run4")
+    assert fourth.files_unchanged == 7 and fourth.new_documents == 1
+    new_id = doc_id_for("# New Title\n\nRewritten body.")
+    titles = dict(zip(*store.read("documents", columns=["doc_id", "title"]).to_pydict().values(), strict=True))
+    assert titles[new_id] == "New Title" and "The Real Title" in titles.values()
+    assert new_id in fourth.doc_ids and len(fourth.doc_ids) == len(first.doc_ids)
+
+
+def test_identical_texts_are_one_document_and_every_file_is_accounted_for(inbox: Path, tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "data"))
+    ingest(store, [str(inbox)], "run1")
+    states = {r["source_uri"].rsplit("/", 1)[-1]: r for r in store.read("inbox_files").to_pylist()}
+    assert len(states) == 8
+    assert states["plain.txt"]["doc_ids"] == states["copy.txt"]["doc_ids"] != "[]"
+    assert states["image.png"]["reason"] == "unsupported-format" and states["empty.txt"]["reason"] == "empty"
+
+
+def test_rejects_are_stored_once_but_counted_every_run(inbox: Path, tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "data"))
+    first = ingest(store, [str(inbox), str(tmp_path / "missing.txt")], "run1")
+    second = ingest(store, [str(inbox), str(tmp_path / "missing.txt")], "run2")
+    expected = {"bad-record": 2, "empty": 1, "missing-input": 1, "unsupported-format": 1}
+    assert first.rejects_by_reason == expected and first.rejects_new == 5
+    assert second.rejects_by_reason == expected and second.files_unchanged == 8  # counted, though not read
+    assert second.rejects_new == 0 and store.read("rejects").num_rows == 5
+
+
+def test_limits_reject_and_a_raised_limit_reads_again(tmp_path: Path) -> None:
+    box = tmp_path / "box"
+    box.mkdir()
+    (box / "big.txt").write_text("word " * 1000, encoding="utf-8")
+    store = Store(str(tmp_path / "data"))
+    small = ingest(store, [str(box)], "run1", Limits(max_document_bytes=1000))
+    assert small.rejects_by_reason == {"too-large": 1} and small.doc_ids == []
+    large = ingest(store, [str(box)], "run2", Limits(max_document_bytes=10_000))
+    assert large.rejects == 0 and large.new_documents == 1
+
+
+def test_symlink_loops_dangling_links_and_fifos_are_rejects(tmp_path: Path) -> None:
+    box = tmp_path / "box"
+    (box / "sub").mkdir(parents=True)
+    (box / "sub" / "real.txt").write_text("A real document.", encoding="utf-8")
+    (box / "sub" / "up").symlink_to(box)  # a directory cycle
+    (box / "self.txt").symlink_to(box / "self.txt")  # a link to itself
+    (box / "gone.txt").symlink_to(box / "nowhere.txt")
+    os.mkfifo(box / "pipe.txt")  # reading it would block forever
+    store = Store(str(tmp_path / "data"))
+    result = ingest(store, [str(box), str(box / "self.txt")], "run1")  # a loop named directly too: once
+    assert result.new_documents == 1
+    assert result.rejects_by_reason == {"not-a-file": 1, "symlink-loop": 2, "unreadable": 1}
+    rejects = {r["source_uri"].split("/box/")[1]: r["reason"] for r in store.read("rejects").to_pylist()}
+    assert rejects == {
+        "sub/up": "symlink-loop",
+        "self.txt": "symlink-loop",
+        "gone.txt": "unreadable",
+        "pipe.txt": "not-a-file",
+    }

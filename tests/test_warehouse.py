@@ -54,3 +54,21 @@ def test_a_reader_keeps_its_snapshot_while_a_writer_syncs(tmp_path: Path) -> Non
 def test_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(WarehouseError, match="longdoc rebuild"):
         warehouse.query(Store(str(tmp_path / "nothing")), "SELECT 1")
+
+
+def test_a_warehouse_made_before_a_column_was_added_gets_it(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    store = Store(str(tmp_path / "data"))
+    path = warehouse.warehouse_path(store)
+    path.parent.mkdir(parents=True)
+    con = duckdb.connect(str(path))  # `rejects` as it was before `fingerprint`
+    con.execute(
+        "CREATE TABLE rejects (source_uri VARCHAR, run_id VARCHAR, reason VARCHAR, error VARCHAR,"
+        " rejected_at TIMESTAMPTZ, PRIMARY KEY (source_uri, run_id))"
+    )
+    con.close()
+    row = {"source_uri": "file:///x", "run_id": "r", "reason": "binary", "error": "e", "fingerprint": "f"}
+    store.write_part("rejects", [row | {"rejected_at": datetime.now(UTC)}], "r-ingest")
+    assert warehouse.sync(store)["rejects"] == 1
+    assert warehouse.query(store, "SELECT reason, fingerprint FROM rejects")[1] == [("binary", "f")]
