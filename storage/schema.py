@@ -113,6 +113,22 @@ REJECTS = pa.schema(
     ]
 )
 
+# One row per metric of an evaluation: `system` is "document" (the run's document results) or
+# "first_segment" (the truncation baseline); `subset` is "all" or "multi_segment".
+EVALUATIONS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("metric", pa.string()),
+        ("system", pa.string()),
+        ("subset", pa.string()),
+        ("value", pa.float64()),
+        ("n_documents", pa.int32()),
+        ("config_id", pa.string()),
+        ("data", pa.string()),
+        ("created_at", TS),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "documents": DOCUMENTS,
     "segments": SEGMENTS,
@@ -121,6 +137,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "document_results": DOCUMENT_RESULTS,
     "runs": RUNS,
     "rejects": REJECTS,
+    "evaluations": EVALUATIONS,
 }
 
 # The key of each table: a row whose key is already stored is never written again
@@ -133,6 +150,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "document_results": ("doc_id", "config_id"),
     "runs": ("run_id",),
     "rejects": ("source_uri", "run_id"),
+    "evaluations": ("run_id", "metric", "system", "subset"),
 }
 
 JSON_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -14,6 +14,7 @@ from typing import Any
 from storage.datasets import Store
 from tasks.engine import BatchLimits, Progress, inference, pad_batch, run_batched, shifted
 from tasks.models import ModelRef, load_model, load_tokenizer
+from tasks.prose import drop_repeated_sentences, prose_issues
 from tasks.segment import pending_segments
 
 PROMPT_VERSION = "2"
@@ -42,12 +43,16 @@ class SummarizerSpec:
         return self.ref.max_input_tokens
 
 
-def prompt_frame(tokenizer: Any, kind: str, model_type: str = "") -> tuple[list[int], list[int]]:
-    """The token ids the model sees before and after the text of a segment."""
+def prompt_frame(
+    tokenizer: Any, kind: str, model_type: str = "", prompt: tuple[str, str] | None = None
+) -> tuple[list[int], list[int]]:
+    """The token ids the model sees before and after the text of a segment; `prompt` is a
+    (system, user) pair for decoders, the segment prompt when None."""
     if kind == "decoder":
+        system, user = prompt or (SYSTEM_PROMPT, USER_PROMPT)
         messages = [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": USER_PROMPT.format(text=_MARKER)},
+            {"role": "system", "content": system},
+            {"role": "user", "content": user.format(text=_MARKER)},
         ]
         rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         before, after = rendered.split(_MARKER)
@@ -96,6 +101,7 @@ def summarize_texts(
     progress: Progress | None = None,
     limits: BatchLimits | None = None,
     static_cache: bool = False,
+    prompt: tuple[str, str] | None = None,
 ) -> list[Summary]:
     """One summary per text, in order; greedy decoding, batched by token budget.
 
@@ -103,7 +109,7 @@ def summarize_texts(
 
     tokenizer = load_tokenizer(spec.ref.path)
     model = load_model(spec.ref.path, spec.ref.kind, device)
-    before, after = prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref))
+    before, after = prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), prompt)
     room = spec.max_input_tokens - len(before) - len(after)
     rows, truncated = [], []
     encoded = tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)["input_ids"] if texts else []
@@ -186,7 +192,7 @@ def _decode(tokenizer: Any, ids: list[int], eos: list[int], pad_id: int) -> tupl
         )
         if last > 0:
             text = text[: last + 1]
-    return text, len(kept), end is None
+    return drop_repeated_sentences(text), len(kept), end is None
 
 
 def summarize_segments(
@@ -203,7 +209,14 @@ def summarize_segments(
     chunk at a time (one part file per chunk), so memory stays flat."""
     total, chunks = pending_segments(store, segmenter_id, doc_ids, "segment_summaries", spec.model_id, chunk_rows)
     counts = dict.fromkeys(
-        ("segments_summarized", "summarize_input_tokens", "summarize_output_tokens", "summarize_truncated_tokens"), 0
+        (
+            "segments_summarized",
+            "summarize_input_tokens",
+            "summarize_output_tokens",
+            "summarize_truncated_tokens",
+            "segment_summaries_unclean",  # speaker tags, template remnants, repeats: see tasks/prose.py
+        ),
+        0,
     )
     for k, chunk in enumerate(chunks):
         done = counts["segments_summarized"]
@@ -226,4 +239,7 @@ def summarize_segments(
         counts["summarize_input_tokens"] += sum(s.n_input_tokens for s in summaries)
         counts["summarize_output_tokens"] += sum(s.n_output_tokens for s in summaries)
         counts["summarize_truncated_tokens"] += sum(s.truncated_tokens for s in summaries)
+        counts["segment_summaries_unclean"] += sum(
+            bool(prose_issues(s.text, seg["text"])) for seg, s in zip(chunk, summaries, strict=True)
+        )
     return counts
