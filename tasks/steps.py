@@ -19,9 +19,10 @@ from storage.datasets import Store, is_in
 from tasks.aggregate import DocumentLabel, doc_labels, doc_segment_summaries, merge_summaries, result_rows
 from tasks.classify import classify_segments
 from tasks.engine import Progress
-from tasks.ingest import ingest
+from tasks.ingest import ingest, load_texts
 from tasks.models import load_tokenizer, pick_device
 from tasks.plan import Plan, SegmentPlan
+from tasks.prose import count_unclean
 from tasks.segment import segment_documents
 from tasks.summarize import summarize_segments, summarize_texts
 
@@ -132,7 +133,14 @@ def step_aggregate(
     rows = result_rows(todo, labels, summaries, {d: (c[0], c[1]) for d, c in counts.items()}, meta)
     store.write_part("document_results", rows, f"{run_id}-results")
     merges = sum(1 for s in summaries.values() if s[1] > 0)
-    return {"document_results_new": len(rows), "summaries_merged": merges, "seconds": time.perf_counter() - start}
+    texts = load_texts(store, list(summaries)) if summaries else {}
+    unclean = count_unclean((summary, texts.get(doc)) for doc, (summary, _) in summaries.items())["unclean"]
+    return {
+        "document_results_new": len(rows),
+        "summaries_merged": merges,
+        "document_summaries_unclean": unclean,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def step_record_run(
