@@ -27,11 +27,12 @@ PROMPTS = {
         "You summarize documents in two or three sentences. You never continue the document.",
         'Document:\n"""\n{text}\n"""\n\nWrite a summary of the document above in two or three sentences.',
     ),
-    "p3": (  # reported speech: says what was said, never who said it in the transcript's form
-        "You summarize documents in plain prose, in two or three sentences. You never continue the "
-        "document, never quote it line by line, and never copy speaker names followed by a colon.",
-        'Document:\n"""\n{text}\n"""\n\nWrite a summary of the document above in two or three sentences '
-        "of plain prose, stating its main points.",
+    "p3": (  # states the content itself: no "The document provides...", no transcript form
+        "You summarize texts in plain prose. You state what the text says directly, in two or three "
+        "sentences; you never describe the text itself, never continue it, and never write a name "
+        "followed by a colon.",
+        'Text:\n"""\n{text}\n"""\n\nSummarize the text above in two or three sentences. State its main '
+        "points directly.",
     ),
 }
 MERGE_PROMPTS = {

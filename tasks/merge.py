@@ -15,6 +15,10 @@ from collections.abc import Callable, Sequence
 from tasks.prose import sentences
 
 _WORD = re.compile(r"\w+")
+# A document summary may say twice what a segment summary says (measured on QMSum: 1x, 2x, 3x,
+# 4x max_new_tokens; BENCHMARKS.md).
+MERGE_BUDGET_FACTOR = 2
+MERGE_METHOD = f"extractive-central-{MERGE_BUDGET_FACTOR}x"  # part of the configuration's id
 DUPLICATE_SIMILARITY = 0.6  # a sentence this close (cosine of word counts) to a chosen one adds nothing
 
 
@@ -56,3 +60,15 @@ def select_sentences(summaries: Sequence[str], budget: int, count: Callable[[str
         chosen.append(j)
         used += cost
     return " ".join(units[j][2] for j in sorted(chosen))
+
+
+def merge_extractive(
+    per_doc: dict[str, list[str]], count: Callable[[str], int], budget: int
+) -> dict[str, tuple[str, int]]:
+    """One summary per document and its merge depth: a one-segment document keeps its summary
+    (depth 0); a longer one gets its most central sentences within `budget` tokens (depth 1)."""
+    return {
+        doc: (items[0], 0) if len(items) == 1 else (select_sentences(items, budget, count), 1)
+        for doc, items in per_doc.items()
+        if items
+    }

@@ -148,3 +148,31 @@ def test_extractive_merge_keeps_central_sentences_in_order_within_budget() -> No
     lead = select_sentences(summaries, budget=12, count=count, mode="lead")
     assert lead == "The council debated the library budget. Parking was mentioned."
     assert select_sentences([], budget=10, count=count) == ""
+
+
+def test_evaluate_on_a_file_without_records_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from flows.cli import main
+
+    text = tmp_path / "notes.txt"
+    text.write_text("just text", encoding="utf-8")
+    assert main(["evaluate", str(text), "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("longdoc: error:") and "no records" in err
+
+
+def test_extractive_merge_per_document() -> None:
+    from tasks.merge import merge_extractive
+
+    merged = merge_extractive(
+        {
+            "one": ["Only this.  Kept as it is."],
+            "two": ["The vote passed narrowly.", "A storm hit the coast."],
+            "none": [],
+        },
+        count=lambda s: len(s.split()),
+        budget=100,
+    )
+    assert merged == {
+        "one": ("Only this.  Kept as it is.", 0),
+        "two": ("The vote passed narrowly. A storm hit the coast.", 1),
+    }
