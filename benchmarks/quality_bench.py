@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections import Counter
@@ -98,7 +99,7 @@ def main() -> None:
         classify.LABEL_TEMPLATE = args.template
     data = Path(args.data_dir)
     data.mkdir(parents=True, exist_ok=True)
-    subset = data.parent / f"{data.name}-subset.jsonl"  # inputs inside the data dir are skipped
+    subset = data.parent / f"{data.name}-{os.getpid()}-subset.jsonl"  # inputs inside the data dir are skipped
     write_subset([i for i in args.ids.split(",") if i], subset)
     refs = read_references(str(subset))
     labels = sorted({r.label for r in refs if r.label})

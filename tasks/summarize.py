@@ -17,7 +17,7 @@ from tasks.models import ModelRef, load_model, load_tokenizer
 from tasks.prose import drop_repeated_sentences, prose_issues
 from tasks.segment import pending_segments
 
-PROMPT_VERSION = "2"
+PROMPT_VERSION = "3"  # 3: repeated sentences dropped from outputs
 SYSTEM_PROMPT = "You summarize documents in two or three sentences. You never continue the document."
 USER_PROMPT = 'Document:\n"""\n{text}\n"""\n\nWrite a summary of the document above in two or three sentences.'
 _MARKER = "\x00LONGDOC_TEXT\x00"
