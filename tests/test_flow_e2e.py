@@ -76,7 +76,7 @@ def test_run_twice_through_prefect(tmp_path: Path, tiny_bert_classifier: str, ti
         "--max-new-tokens",
         "8",
         "--max-tokens",
-        "200",
+        "300",
         "--overlap-tokens",
         "12",
     ]
@@ -95,7 +95,7 @@ def test_run_twice_through_prefect(tmp_path: Path, tiny_bert_classifier: str, ti
     assert all(isinstance(r["summary"], str) for r in results)
     over = sql("SELECT count(*) AS n FROM segments WHERE input_tokens > max_tokens", data, env)
     assert over[0]["n"] == 0
-    assert {r["m"] for r in sql("SELECT DISTINCT max_tokens AS m FROM segments", data, env)} == {128, 200}
+    assert {r["m"] for r in sql("SELECT DISTINCT max_tokens AS m FROM segments", data, env)} == {128, 300}
 
     import pyarrow.parquet as pq  # the offsets, checked with Python string indices
 
