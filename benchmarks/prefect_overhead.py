@@ -90,8 +90,8 @@ def start_server(home: Path) -> subprocess.Popen[bytes]:
     raise SystemExit("Prefect server did not start")
 
 
-def plain_run(p: ProcessParams) -> None:
-    """The flow's steps in a loop, with no orchestrator."""
+def plain_run(p: ProcessParams) -> dict[str, float]:
+    """The flow's steps in a loop, with no orchestrator; seconds per stage."""
     from datetime import UTC, datetime
 
     from tasks import steps
@@ -100,15 +100,22 @@ def plain_run(p: ProcessParams) -> None:
     plan = p.make_plan()
     run_id = steps.new_run_id()
     stages = {"ingest": steps.step_ingest(p.data_dir, p.inputs, run_id)}
+    seconds = {"ingest": stages["ingest"]["seconds"]}
     for shard in steps.step_shard(p.data_dir, stages["ingest"]["doc_ids"], p.shard_documents):
         ids = list(shard.doc_ids)
         for role, seg in (("classifier", plan.classifier_segments), ("summarizer", plan.summarizer_segments)):
             assert seg is not None
-            steps.step_segment(p.data_dir, seg, ids, run_id, role, shard.index)
-        steps.step_classify(p.data_dir, plan, ids, run_id, "cpu", None, shard.index)
-        steps.step_summarize(p.data_dir, plan, ids, run_id, "cpu", None, shard.index)
-        steps.step_aggregate(p.data_dir, plan, ids, run_id, "cpu", None, shard.index)
+            out = steps.step_segment(p.data_dir, seg, ids, run_id, role, shard.index)
+            seconds["segment"] = seconds.get("segment", 0) + out["seconds"]
+        for stage, step in (
+            ("classify", steps.step_classify),
+            ("summarize", steps.step_summarize),
+            ("aggregate", steps.step_aggregate),
+        ):
+            out = step(p.data_dir, plan, ids, run_id, "cpu", None, shard.index)
+            seconds[stage] = seconds.get(stage, 0) + out["seconds"]
     steps.step_record_run(p.data_dir, run_id, None, plan.config_id, started, {}, stages, "completed")
+    return seconds
 
 
 def main() -> None:
@@ -147,9 +154,11 @@ def main() -> None:
                 start = time.perf_counter()
                 if side == "prefect":
                     report = process_documents(params(f"{side}-{r}"))
+                    stage_seconds = report["stage_seconds"]
                 else:
-                    plain_run(params(f"{side}-{r}"))
+                    stage_seconds = plain_run(params(f"{side}-{r}"))
                 times[side].append(time.perf_counter() - start)
+                print(f"{side}: {times[side][-1]:.1f} s, stages {stage_seconds}", flush=True)
         with_prefect, plain = statistics.median(times["prefect"]), statistics.median(times["plain"])
         counts = report["counts"]
         print(

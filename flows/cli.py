@@ -21,25 +21,31 @@ def _parser() -> argparse.ArgumentParser:
     def data_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", default=default_data_dir(), help="datasets and warehouse (env LONGDOC_DATA_DIR)")
 
+    def run_options(p: argparse.ArgumentParser) -> None:
+        data_dir(p)
+        p.add_argument("--labels", help="comma-separated zero-shot labels")
+        p.add_argument("--classifier", default="default", help="HF id, local directory, or 'default'")
+        p.add_argument("--summarizer", default="default", help="HF id, local directory, or 'default'")
+        p.add_argument("--max-tokens", type=int, help="segment budget (default: each model's own)")
+        p.add_argument("--overlap-tokens", type=int, help="overlap between segments (default: max/8)")
+        p.add_argument("--max-new-tokens", type=int, default=80, help="summary length limit")
+        p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+        p.add_argument("--no-classify", action="store_true")
+        p.add_argument("--no-summarize", action="store_true")
+        p.add_argument("--max-document-mb", type=float, default=64, help="per-document size limit (default 64)")
+        p.add_argument("--max-pages", type=int, default=2000, help="PDF page limit (default 2000)")
+        p.add_argument(
+            "--task-runner", default="threads", help="threads, dask (a local cluster), or a Dask scheduler address"
+        )
+        p.add_argument("--workers", type=int, default=1, help="threads, or processes of the local Dask cluster")
+        p.add_argument("--shard-documents", type=int, default=200, help="documents per shard (the unit of work)")
+
     run = sub.add_parser("run", help="ingest, segment, classify, summarize and load the warehouse")
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory or glob, local or URL")
-    data_dir(run)
-    run.add_argument("--labels", help="comma-separated zero-shot labels")
-    run.add_argument("--classifier", default="default", help="HF id, local directory, or 'default'")
-    run.add_argument("--summarizer", default="default", help="HF id, local directory, or 'default'")
-    run.add_argument("--max-tokens", type=int, help="segment budget (default: each model's own)")
-    run.add_argument("--overlap-tokens", type=int, help="overlap between segments (default: max/8)")
-    run.add_argument("--max-new-tokens", type=int, default=80, help="summary length limit")
-    run.add_argument("--max-document-mb", type=float, default=64, help="per-document size limit (default 64)")
-    run.add_argument("--max-pages", type=int, default=2000, help="PDF page limit (default 2000)")
-    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    run.add_argument("--no-classify", action="store_true")
-    run.add_argument("--no-summarize", action="store_true")
-    run.add_argument(
-        "--task-runner", default="threads", help="threads, dask (a local cluster), or a Dask scheduler address"
-    )
-    run.add_argument("--workers", type=int, default=1, help="threads, or processes of the local Dask cluster")
-    run.add_argument("--shard-documents", type=int, default=200, help="documents per shard (the unit of work)")
+    run_options(run)
+    evaluate = sub.add_parser("evaluate", help="run on a labelled file and score it against the truncation baseline")
+    evaluate.add_argument("data", metavar="DATA", help=".jsonl or .parquet records: text, label, summary")
+    run_options(evaluate)
 
     query = sub.add_parser("query", help="run SQL on the warehouse (read-only)")
     query.add_argument("sql")
@@ -66,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "evaluate":
+            from flows.evaluate_cli import evaluate
+
+            return evaluate(args)
         if args.command == "query":
             return _query(args.data_dir, args.sql, args.format)
         if args.command == "runs":
@@ -91,13 +101,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    params = make_params(args, args.inputs)
+    if isinstance(params, int):
+        return params
+    from flows.process import process_documents
+
+    with progress_bar():
+        report = process_documents(params)
+    print_report(report)
+    return 0
+
+
+def make_params(args: argparse.Namespace, inputs: list[str], labels: list[str] | None = None) -> ProcessParams | int:
+    """The flow's parameters from `run`'s options, checked before Prefect starts (an exit code
+    when they are wrong: a model or budget problem is one line here)."""
     from pydantic import ValidationError
 
     try:
         params = ProcessParams(
-            inputs=args.inputs,
+            inputs=inputs,
             data_dir=args.data_dir,
-            labels=args.labels.split(",") if args.labels else None,
+            labels=args.labels.split(",") if args.labels else labels,
             classifier=args.classifier,
             summarizer=args.summarizer,
             max_tokens=args.max_tokens,
@@ -120,15 +144,10 @@ def _run(args: argparse.Namespace) -> int:
     # Without PREFECT_API_URL, Prefect starts a temporary server; on a busy 2-core machine it
     # needs longer than its default 20 s.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from flows.process import process_documents
-
-    with _progress_bar():
-        report = process_documents(params)
-    _print_report(report)
-    return 0
+    return params
 
 
-def _print_report(report: dict[str, Any]) -> None:
+def print_report(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     from storage.datasets import Store
@@ -151,34 +170,39 @@ def _print_report(report: dict[str, Any]) -> None:
             "summarizer_overlap_tokens",
         ),
         "classify": ("segments_classified", "classify_tokens", "classify_truncated_tokens"),
-        "summarize": ("segments_summarized", "summarize_output_tokens", "summarize_truncated_tokens"),
-        "aggregate": ("document_results_new", "summaries_merged"),
+        "summarize": (
+            "segments_summarized",
+            "summarize_output_tokens",
+            "summarize_truncated_tokens",
+            "segment_summaries_unclean",
+        ),
+        "aggregate": ("document_results_new", "summaries_merged", "document_summaries_unclean"),
     }
     for stage, secs in seconds.items():
         detail = ", ".join(f"{k.replace('_', ' ')} {counts[k]}" for k in keys.get(stage, ()) if k in counts)
         table.add_row(stage, f"{secs:.1f}", detail)
-    console = _console()
-    console.print(table)
+    out = console()
+    out.print(table)
     inferred = counts.get("segments_classified", 0) + counts.get("segments_summarized", 0)
     if counts.get("documents", 0) == 0:
-        console.print("No documents found in the inputs.")
+        out.print("No documents found in the inputs.")
     elif inferred == 0 and counts.get("document_results_new", 0) == 0:
-        console.print("Nothing new: every document already has results for this configuration; no inference ran.")
+        out.print("Nothing new: every document already has results for this configuration; no inference ran.")
     tps = report.get("tokens_per_s")
-    console.print(
+    out.print(
         f"config {report['config_id']} · {report['seconds']:.1f} s"
         + (f" · {tps:,.0f} model tokens/s" if tps else "")
         + f" · warehouse {warehouse_path(Store(report['data_dir']))}"
         + (f' · {counts["rejects"]} rejected: longdoc query "select * from rejects"' if counts.get("rejects") else "")
     )
     if "files" in counts:
-        console.print(f"inputs: {counts['files']} files, {counts.get('files_unchanged', 0)} unchanged since last seen")
+        out.print(f"inputs: {counts['files']} files, {counts.get('files_unchanged', 0)} unchanged since last seen")
     if counts.get("rejects_by_reason"):
-        console.print("rejected: " + ", ".join(f"{r} {n}" for r, n in counts["rejects_by_reason"].items()))
+        out.print("rejected: " + ", ".join(f"{r} {n}" for r, n in counts["rejects_by_reason"].items()))
 
 
 @contextlib.contextmanager
-def _progress_bar() -> Iterator[None]:
+def progress_bar() -> Iterator[None]:
     """A progress bar on a terminal, fed by the tasks' progress log records."""
     if not sys.stderr.isatty():
         yield
@@ -223,7 +247,7 @@ def _progress_bar() -> Iterator[None]:
         logger.removeHandler(feed)
 
 
-def _console() -> Any:
+def console() -> Any:
     """Rich output; piped output is not cut to 80 columns."""
     from rich.console import Console
 
@@ -249,7 +273,7 @@ def _query(data_dir: str, sql: str, fmt: str) -> int:
             table.add_column(column, overflow="fold")  # wrap long values, never cut them
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
-        _console().print(table)
+        console().print(table)
         print(f"({len(rows)} rows)")
     return 0
 

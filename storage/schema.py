@@ -130,6 +130,22 @@ INBOX_FILES = pa.schema(
     ]
 )
 
+# One row per metric of an evaluation: `system` is "document" (the run's document results) or
+# "first_segment" (the truncation baseline); `subset` is "all" or "multi_segment".
+EVALUATIONS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("metric", pa.string()),
+        ("system", pa.string()),
+        ("subset", pa.string()),
+        ("value", pa.float64()),
+        ("n_documents", pa.int32()),
+        ("config_id", pa.string()),
+        ("data", pa.string()),
+        ("created_at", TS),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "documents": DOCUMENTS,
     "segments": SEGMENTS,
@@ -139,6 +155,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "runs": RUNS,
     "rejects": REJECTS,
     "inbox_files": INBOX_FILES,
+    "evaluations": EVALUATIONS,
 }
 
 # The key of each table: a row whose key is already stored is never written again
@@ -152,6 +169,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "runs": ("run_id",),
     "rejects": ("source_uri", "run_id"),
     "inbox_files": ("source_uri", "run_id"),
+    "evaluations": ("run_id", "metric", "system", "subset"),
 }
 
 JSON_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -2,8 +2,10 @@
 
 Label: the token-weighted mean of segment probabilities, where a segment weighs the tokens it
 adds (its tokens minus those it shares with the previous segment), so overlap counts once.
-Summary: segment summaries, in order, are grouped to fit the summarizer's budget and summarized
-again, level after level, until one remains; a one-segment document keeps its own summary.
+Summary: the flow merges segment summaries extractively (tasks/merge.py). `merge_summaries`
+here is the abstractive alternative measured against it (benchmarks/quality_bench.py): segment
+summaries, in order, grouped to fit the summarizer's budget and summarized again, level after
+level, until one remains.
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ class ClassifierSpec:
         """The `model` column: which model, and for zero-shot which labels."""
         if self.ref.kind != "embedding":
             return self.ref.short_id
-        digest = hashlib.sha256("\x1f".join(self.labels).encode()).hexdigest()[:8]
+        # The template shapes every score, so a changed one is a changed model.
+        digest = hashlib.sha256("\x1f".join((LABEL_TEMPLATE, *self.labels)).encode()).hexdigest()[:8]
         return f"{self.ref.short_id}:zero-shot-{digest}"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from tasks.classify import ClassifierSpec
 from tasks.errors import ConfigError
+from tasks.merge import MERGE_METHOD
 from tasks.models import ModelRef, load_tokenizer, resolve
 from tasks.segmenter import Segmenter
 from tasks.summarize import DEFAULT_SUMMARY_SEGMENT_TOKENS, SummarizerSpec, frame_overhead, special_frame
@@ -57,6 +58,7 @@ class Plan:
             "classifier_segments": asdict(self.classifier_segments) if self.classifier_segments else None,
             "summarizer": self.summarizer.model_id if self.summarizer else None,
             "summarizer_segments": asdict(self.summarizer_segments) if self.summarizer_segments else None,
+            "merge": MERGE_METHOD if self.summarizer else None,
         }
         for part in ("classifier_segments", "summarizer_segments"):
             if key[part]:

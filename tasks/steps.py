@@ -16,15 +16,17 @@ import pyarrow.compute as pc
 
 from storage import warehouse
 from storage.datasets import Store, is_in
-from tasks.aggregate import DocumentLabel, doc_labels, doc_segment_summaries, merge_summaries, result_rows
+from tasks.aggregate import DocumentLabel, doc_labels, doc_segment_summaries, result_rows
 from tasks.classify import classify_segments
 from tasks.engine import Progress
-from tasks.ingest import Limits, ingest
+from tasks.ingest import Limits, ingest, load_texts
+from tasks.merge import MERGE_BUDGET_FACTOR, merge_extractive
 from tasks.models import load_tokenizer, pick_device
 from tasks.plan import Plan, SegmentPlan
+from tasks.prose import count_unclean
 from tasks.segment import segment_documents
 from tasks.shards import Shard, make_shards
-from tasks.summarize import summarize_segments, summarize_texts
+from tasks.summarize import summarize_segments
 
 
 def new_run_id() -> str:
@@ -128,7 +130,10 @@ def step_aggregate(
     progress: Progress | None = None,
     shard: int = 0,
 ) -> dict[str, Any]:
-    """document_results for the documents that lack one for this configuration."""
+    """document_results for the documents that lack one for this configuration.
+
+    Document summaries are merged extractively (tasks/merge.py), so this step runs no model:
+    `device` and `progress` stay for callers that pass them."""
     start = time.perf_counter()
     store = Store(data_dir)
     todo = pending_documents(data_dir, plan, doc_ids)
@@ -140,13 +145,12 @@ def step_aggregate(
     if plan.classifier and todo:
         labels = doc_labels(store, todo, cls_seg, plan.classifier.model_id)
     if plan.summarizer and plan.summarizer_segments and todo:
-        spec, seg_plan = plan.summarizer, plan.summarizer_segments
+        spec = plan.summarizer
         tokenizer = load_tokenizer(spec.ref.path)
-        summaries = merge_summaries(
+        summaries = merge_extractive(
             doc_segment_summaries(store, todo, sum_seg, spec.model_id),
             count=lambda s: len(tokenizer(s, add_special_tokens=False)["input_ids"]),
-            summarize=lambda texts: [s.text for s in summarize_texts(spec, texts, pick_device(device), progress)],
-            room=seg_plan.max_tokens - seg_plan.overhead_tokens,
+            budget=MERGE_BUDGET_FACTOR * spec.max_new_tokens,
         )
     for seg_id, index in ((cls_seg, 0), (sum_seg, 1)):
         if seg_id and todo:
@@ -165,7 +169,14 @@ def step_aggregate(
     rows = result_rows(todo, labels, summaries, {d: (c[0], c[1]) for d, c in counts.items()}, meta)
     store.write_part("document_results", rows, f"{run_id}-{shard:05d}-results")
     merges = sum(1 for s in summaries.values() if s[1] > 0)
-    return {"document_results_new": len(rows), "summaries_merged": merges, "seconds": time.perf_counter() - start}
+    texts = load_texts(store, list(summaries)) if summaries else {}
+    unclean = count_unclean((summary, texts.get(doc)) for doc, (summary, _) in summaries.items())["unclean"]
+    return {
+        "document_results_new": len(rows),
+        "summaries_merged": merges,
+        "document_summaries_unclean": unclean,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 # Settings reported by every shard alike; all other numbers are counts and add up.

@@ -76,7 +76,7 @@ def test_run_twice_through_prefect(tmp_path: Path, tiny_bert_classifier: str, ti
         "--max-new-tokens",
         "8",
         "--max-tokens",
-        "200",
+        "300",
         "--overlap-tokens",
         "12",
     ]
@@ -95,7 +95,7 @@ def test_run_twice_through_prefect(tmp_path: Path, tiny_bert_classifier: str, ti
     assert all(isinstance(r["summary"], str) for r in results)
     over = sql("SELECT count(*) AS n FROM segments WHERE input_tokens > max_tokens", data, env)
     assert over[0]["n"] == 0
-    assert {r["m"] for r in sql("SELECT DISTINCT max_tokens AS m FROM segments", data, env)} == {128, 200}
+    assert {r["m"] for r in sql("SELECT DISTINCT max_tokens AS m FROM segments", data, env)} == {128, 300}
 
     import pyarrow.parquet as pq  # the offsets, checked with Python string indices
 
@@ -122,6 +122,27 @@ def test_run_twice_through_prefect(tmp_path: Path, tiny_bert_classifier: str, ti
     per_doc = sql("SELECT doc_id, count(DISTINCT config_id) AS n FROM document_results GROUP BY 1", data, env)
     assert len(per_doc) == 3 and all(r["n"] == 2 for r in per_doc)
     assert sql("SELECT count(*) AS n FROM segment_labels", data, env)[0]["n"] == counts["segment_labels"]
+
+    # evaluate: the same flow on a labelled file (results of this configuration are reused),
+    # scores in the warehouse and in the evaluation flow run's artifacts.
+    labelled = tmp_path / "labelled.jsonl"
+    records = [
+        {"id": "m", "text": DOCS["meeting.txt"], "label": "alpha", "summary": "The budget for each item."},
+        {"id": "n", "text": DOCS["notes.md"], "label": "beta", "summary": "A remote control design."},
+    ]
+    labelled.write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")
+    evaluated = longdoc("evaluate", str(labelled), *args[2:], env=env)
+    assert evaluated.returncode == 0, evaluated.stdout[-3000:] + evaluated.stderr[-3000:]
+    assert "first segment" in evaluated.stdout and "Nothing new" in evaluated.stdout
+    rows = sql("SELECT run_id, metric, system, subset, n_documents FROM evaluations", data, env)
+    found = {(r["metric"], r["system"], r["subset"]): r["n_documents"] for r in rows}
+    for metric in ("accuracy", "macro_f1", "rouge1", "rouge2", "rougeL", "unclean_summaries"):
+        assert found[metric, "document", "all"] == found[metric, "first_segment", "multi_segment"] == 2
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "prefect" / "prefect.db") as db:
+        keys = {k for (k,) in db.execute("SELECT key FROM artifact")}
+    assert f"evaluation-{rows[0]['run_id'].lower()}" in keys
 
     # The warehouse is a catalogue: rebuilt from Parquet alone, it answers the same.
     snapshot = {t: sql(f"SELECT * FROM {t} ORDER BY ALL", data, env) for t in tables}

@@ -1,0 +1,74 @@
+"""Extractive merging: a document summary made of its segment summaries' own sentences.
+
+A small summarizer asked to summarize summaries writes meta-text ("This post delves into...")
+and loses facts (DESIGN.md, BENCHMARKS.md). Choosing sentences instead keeps every one of them
+a sentence the model wrote about the text itself, needs no generation, and works in any language.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from tasks.prose import sentences
+
+_WORD = re.compile(r"\w+")
+# A document summary may say twice what a segment summary says (measured on QMSum: 1x, 2x, 3x,
+# 4x max_new_tokens; BENCHMARKS.md).
+MERGE_BUDGET_FACTOR = 2
+MERGE_METHOD = f"extractive-central-{MERGE_BUDGET_FACTOR}x"  # part of the configuration's id
+DUPLICATE_SIMILARITY = 0.6  # a sentence this close (cosine of word counts) to a chosen one adds nothing
+
+
+def _bag(text: str) -> Counter[str]:
+    return Counter(w for w in _WORD.findall(text.lower()) if len(w) > 2 or not w.isascii())
+
+
+def _cosine(a: Counter[str], b: Counter[str]) -> float:
+    dot = sum(n * b[w] for w, n in a.items() if w in b)
+    norm = math.sqrt(sum(n * n for n in a.values())) * math.sqrt(sum(n * n for n in b.values()))
+    return dot / norm if norm else 0.0
+
+
+def select_sentences(summaries: Sequence[str], budget: int, count: Callable[[str], int], mode: str = "central") -> str:
+    """Sentences of the segment summaries, in document order, within `budget` tokens.
+
+    `central`: those most similar to the rest of the summaries (the centroid idea of LexRank):
+    what many parts of the document say is what the whole is about. `lead`: the first sentence
+    of each segment in order, then the second ones. Near-duplicates of a chosen sentence are skipped."""
+    units = [(i, k, s) for i, summary in enumerate(summaries) for k, s in enumerate(sentences(summary))]
+    if not units:
+        return ""
+    bags = [_bag(s) for _, _, s in units]
+    total: Counter[str] = Counter()
+    for bag in bags:
+        total.update(bag)
+    if mode == "lead":
+        ranked = sorted(range(len(units)), key=lambda j: (units[j][1], units[j][0]))
+    else:
+        ranked = sorted(range(len(units)), key=lambda j: -_cosine(bags[j], total - bags[j]))
+    chosen: list[int] = []
+    used = 0
+    for j in ranked:
+        cost = count(units[j][2]) + 1
+        if used + cost > budget and chosen:
+            continue
+        if any(_cosine(bags[j], bags[c]) >= DUPLICATE_SIMILARITY for c in chosen):
+            continue
+        chosen.append(j)
+        used += cost
+    return " ".join(units[j][2] for j in sorted(chosen))
+
+
+def merge_extractive(
+    per_doc: dict[str, list[str]], count: Callable[[str], int], budget: int
+) -> dict[str, tuple[str, int]]:
+    """One summary per document and its merge depth: a one-segment document keeps its summary
+    (depth 0); a longer one gets its most central sentences within `budget` tokens (depth 1)."""
+    return {
+        doc: (items[0], 0) if len(items) == 1 else (select_sentences(items, budget, count), 1)
+        for doc, items in per_doc.items()
+        if items
+    }
