@@ -27,7 +27,7 @@ def run(data_dir: str, inbox: str, classifier: str, summarizer: str) -> dict[str
         data_dir=data_dir,
         classifier=classifier,
         summarizer=summarizer,
-        max_tokens=200,
+        max_tokens=300,
         overlap_tokens=16,
         max_new_tokens=4,
         device="cpu",
@@ -56,7 +56,7 @@ def warm_up(classifier: str, summarizer: str) -> None:
     import transformers.models.llama.modeling_llama  # noqa: F401
 
     torch.set_num_threads(1)  # the same arithmetic in every run, so results compare exactly
-    ProcessParams(inputs=["."], classifier=classifier, summarizer=summarizer, max_tokens=200).make_plan()
+    ProcessParams(inputs=["."], classifier=classifier, summarizer=summarizer, max_tokens=300).make_plan()
 
 
 def _child(data_dir: str, inbox: str, classifier: str, summarizer: str, log: str) -> None:

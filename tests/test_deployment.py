@@ -136,7 +136,7 @@ def test_adhoc_deployment_runs_on_a_worker(
             "data_dir": str(data),
             "classifier": tiny_bert_classifier,
             "summarizer": tiny_llama,
-            "max_tokens": 200,
+            "max_tokens": 300,
             "overlap_tokens": 12,
             "max_new_tokens": 8,
             "shard_documents": 2,
@@ -195,7 +195,7 @@ def test_dask_cluster_gives_the_thread_runners_tables(
 ) -> None:
     inbox = tmp_path / "inbox"
     write_inbox(inbox)
-    common = ["--classifier", tiny_bert_classifier, "--summarizer", tiny_llama, "--max-tokens", "200"]
+    common = ["--classifier", tiny_bert_classifier, "--summarizer", tiny_llama, "--max-tokens", "300"]
     common += ["--overlap-tokens", "12", "--max-new-tokens", "8", "--shard-documents", "1"]
     run_cli(server, str(inbox), "--data-dir", str(tmp_path / "threads"), *common)
     output = run_cli(
