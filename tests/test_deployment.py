@@ -93,9 +93,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
                 time.sleep(0.5)
         yield env
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(process)
         log.close()
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL when a graceful shutdown takes too long (a busy worker may)."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
 
 
 def write_inbox(inbox: Path) -> None:
@@ -152,8 +161,7 @@ def test_adhoc_deployment_runs_on_a_worker(
             timeout=400,
         )
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        stop(worker)
         worker_log.close()
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:] + (tmp_path / "worker.log").read_text()[-3000:]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_deployment import free_port
+from tests.test_deployment import free_port, stop
 from tests.test_flow_e2e import DOCS
 
 pytestmark = pytest.mark.prefect
@@ -61,8 +61,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
                 out.write(text.encode())
         yield env
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(process)
         log.close()
 
 
