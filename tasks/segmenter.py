@@ -1,17 +1,18 @@
 """The segmenter: token windows of at most `max_tokens` with overlap, cut at the best boundary.
 
-Each document is tokenized once, in one batch, with the consuming model's tokenizer; every cut
-falls between two tokens and is ranked (see tasks.boundaries). Every segment's exact token
-count is then proven: re-encoding its text (special tokens and prompt template added) gives
-at most max_tokens. Where both ends of a segment fall on whitespace and the tokenizer splits
-words independently, only the segment's first word needs re-encoding (the rest are the same
-tokens as in the document); any other segment is re-encoded whole.
+Each document's tokens come from the consuming model's tokenizer: for a tokenizer that splits
+words independently, each distinct word is tokenized once for the whole batch
+(tasks.word_units), otherwise the documents are encoded whole, in one batch. Every cut falls
+between two tokens and is ranked (see tasks.boundaries). Every segment's exact token count is
+then proven: re-encoding its text (special tokens and prompt template added) gives at most
+max_tokens. Where both ends of a segment fall on whitespace and the tokenizer splits words
+independently, only the segment's first word needs re-encoding (the rest are the same tokens
+as in the document); any other segment is re-encoded whole.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import numpy as np
 
 from tasks.boundaries import choose_end, choose_start, cut_levels
 from tasks.errors import ConfigError
+from tasks.word_units import offsets_array, token_offsets
 
 SEGMENTER_VERSION = "2"
 # Pre-tokenizers and normalizers that treat each whitespace-separated word on its own.
@@ -47,7 +49,10 @@ _CHAR_LOCAL_NORMALIZERS = {
     "Sequence",
     "Nmt",
 }
-_PROBE = "The committee met. It discussed “budgets” — café naïve 3.14 x2!\n\nNew   paragraph\tand [SEP] <s> end."
+_PROBE = (
+    " The committee met. It discussed “budgets” — café naïve 3.14 x2!\n\nNew   paragraph\tand [SEP] <s> "
+    "end \n then. tail\u00a0 x  y\r\n 東京で 会議。 end "
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class Segmenter:
     overlap_tokens: int
     overhead_tokens: int  # special tokens and prompt template around the text
     min_fill: float = 0.7  # a cut is searched first in the last 30% of the window
-    piece_chars: int = 1 << 16  # long texts are tokenized in pieces of about this many characters
+    by_units: bool = True  # word-local tokenizers: tokenize each distinct word once (tasks.word_units)
     _word_local: list[bool] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -146,10 +151,12 @@ class Segmenter:
         pre, norm = types(config.get("pre_tokenizer")), types(config.get("normalizer"))
         if not pre or not pre <= _WORD_LOCAL_PRETOKENIZERS or not norm <= _CHAR_LOCAL_NORMALIZERS:
             return False
-        doc = self._prepare([_PROBE], in_pieces=False)[0]
+        doc = self._prepare([_PROBE], by_units=False)[0]
         cuts = [i for i in range(1, len(doc.starts)) if doc.at_space[i]]
         windows = [(s, e) for s in [0, *cuts] for e in [*cuts, len(doc.starts)] if e > s]
-        return self._exact(doc, windows, trust=True) == self._exact(doc, windows, trust=False)
+        by_words = token_offsets(self._encode_batch, [_PROBE])[0]
+        same_tokens = np.array_equal(by_words, np.stack([doc.starts, doc.ends], axis=1))
+        return same_tokens and self._exact(doc, windows, trust=True) == self._exact(doc, windows, trust=False)
 
     def split(self, text: str) -> list[Span]:
         return self.split_many([text])[0]
@@ -176,28 +183,17 @@ class Segmenter:
             raise ConfigError(f"cannot fit {len(todo)} document(s) into {self.max_tokens} tokens with this tokenizer")
         return out
 
-    def _prepare(self, texts: Sequence[str], in_pieces: bool = True) -> list[_Doc]:
-        """Tokenize every text in one batch. A long text is cut into pieces before single spaces
-        (a word-local tokenizer gives the same tokens either way), so one huge document is
-        tokenized in parallel and in time linear in its length."""
-        pieces: list[str] = []
-        owners: list[tuple[int, int]] = []
-        for d, text in enumerate(texts):
-            long = in_pieces and len(text) > 2 * self.piece_chars
-            bounds = _piece_bounds(text, self.piece_chars) if long and self.word_local else [0]
-            for k, start in enumerate(bounds):
-                stop = bounds[k + 1] if k + 1 < len(bounds) else len(text)
-                pieces.append(text[start:stop])
-                owners.append((d, start))
-        parts: list[list[np.ndarray]] = [[] for _ in texts]
-        for (d, shift), enc in zip(owners, self._encode_batch(pieces), strict=True):
-            pairs = enc.offsets
-            flat = np.fromiter(itertools.chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs))
-            parts[d].append(flat.reshape(-1, 2) + shift)
+    def _prepare(self, texts: Sequence[str], by_units: bool = True) -> list[_Doc]:
+        """Every text's token offsets, boundary levels and whitespace cuts. A word-local
+        tokenizer gives each text the tokens of its words, so distinct words are tokenized
+        once for all texts; any other tokenizer encodes the texts whole, in one batch."""
+        if by_units and self.by_units and self.word_local:
+            offsets = token_offsets(self._encode_batch, texts)
+        else:
+            offsets = [offsets_array(e) for e in self._encode_batch(texts)]
         docs = []
-        for text, arrays in zip(texts, parts, strict=True):
-            offsets = np.concatenate(arrays) if arrays else np.zeros((0, 2), dtype=np.int64)
-            starts, ends = offsets[:, 0].copy(), offsets[:, 1].copy()
+        for text, pairs in zip(texts, offsets, strict=True):
+            starts, ends = pairs[:, 0].copy(), pairs[:, 1].copy()
             levels, at_space = cut_levels(text, starts, ends)
             docs.append(_Doc(text, starts, ends, levels, at_space))
         return docs
@@ -256,21 +252,6 @@ class Segmenter:
         if self.overlap_tokens == 0:
             return end
         return choose_start(levels, start, end, self.overlap_tokens)
-
-
-def _piece_bounds(text: str, size: int) -> list[int]:
-    """Starts of pieces of about `size` characters, each piece after the first beginning at a
-    single space between two non-space characters; the rest stays whole if none is found."""
-    bounds = [0]
-    while bounds[-1] + size < len(text):
-        lo, hi = bounds[-1] + size, min(len(text) - 1, bounds[-1] + 2 * size)
-        cut = text.find(" ", lo, hi)
-        while cut != -1 and (text[cut - 1].isspace() or text[cut + 1].isspace()):
-            cut = text.find(" ", cut + 1, hi)
-        if cut == -1:
-            break
-        bounds.append(cut)
-    return bounds
 
 
 def _word_end(text: str, lo: int, hi: int) -> int:

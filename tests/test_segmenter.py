@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tasks.boundaries import PARAGRAPH, SENTENCE, WORD, cut_levels
 from tasks.errors import ConfigError
 from tasks.segmenter import Segmenter
+from tasks.word_units import offsets_array, split_units, token_offsets
 from tests.conftest import byte_bpe_tokenizer, unigram_tokenizer, wordpiece_tokenizer
 
 TOKENIZERS = {"wordpiece": wordpiece_tokenizer(), "byte-bpe": byte_bpe_tokenizer(), "unigram": unigram_tokenizer()}
@@ -123,9 +124,22 @@ ALPHABET = st.sampled_from([*list("abc xyz.!?\n\n  ,;é東京。😀👍🏽\u20
 )
 def test_invariants_hold_for_generated_text(pieces: list[str], name: str, max_tokens: int, data) -> None:
     overlap = data.draw(st.integers(min_value=0, max_value=(max_tokens - 2) // 2))
-    piece_chars = data.draw(st.sampled_from([8, 1 << 16]))  # tokenized in small pieces, or whole
-    seg = Segmenter(TOKENIZERS[name], name, max_tokens, overlap, overhead_tokens=2, piece_chars=piece_chars)
+    by_units = data.draw(st.booleans())  # distinct words tokenized once, or each text whole
+    seg = Segmenter(TOKENIZERS[name], name, max_tokens, overlap, overhead_tokens=2, by_units=by_units)
     check_invariants(seg, "".join(pieces))
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=300)
+@given(texts=st.lists(st.lists(ALPHABET, max_size=200).map("".join), min_size=1, max_size=4))
+@pytest.mark.parametrize("name", sorted(TOKENIZERS))
+def test_word_units_give_the_tokens_of_one_pass(name: str, texts: list[str]) -> None:
+    """Assembling offsets from distinct words must equal encoding each text whole."""
+    seg = Segmenter(TOKENIZERS[name], name, 40, 6, overhead_tokens=2)
+    assert seg.word_local, "the three test tokenizers split words independently"
+    whole = [offsets_array(e) for e in seg._encode_batch(texts)]
+    for chunk_chars in (1, 7, 1 << 15):  # distinct words joined into many strings or one
+        by_units = token_offsets(seg._encode_batch, texts, chunk_chars=chunk_chars)
+        assert all(np.array_equal(a, b) for a, b in zip(whole, by_units, strict=True))
 
 
 def test_real_corpus_with_bert_tokenizer(corpus) -> None:
@@ -181,9 +195,18 @@ def test_thread_count_does_not_change_segments(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(TOKENIZERS))
-def test_tokenizing_in_pieces_changes_nothing(name: str) -> None:
-    text = PROSE + "  spaced   out\u00a0text 東京で会議 " + PROSE[:2000] + " [SEP] <s> end."
-    whole = Segmenter(TOKENIZERS[name], name, 40, 6, overhead_tokens=2)
-    pieces = Segmenter(TOKENIZERS[name], name, 40, 6, overhead_tokens=2, piece_chars=97)
-    assert pieces.split(text) == whole.split(text)
-    check_invariants(pieces, text)
+def test_tokenizing_by_units_changes_nothing(name: str) -> None:
+    text = " " + PROSE + "  spaced   out\u00a0text \n 東京で会議 " + PROSE[:2000] + " [SEP] <s> end. "
+    whole = Segmenter(TOKENIZERS[name], name, 40, 6, overhead_tokens=2, by_units=False)
+    units = Segmenter(TOKENIZERS[name], name, 40, 6, overhead_tokens=2)
+    assert units.split(text) == whole.split(text)
+    check_invariants(units, text)
+
+
+def test_split_units_cut_only_after_non_space() -> None:
+    text = "a b  c\n d e\u00a0 f "
+    pieces, starts = split_units(text)
+    units = [pieces[0]] + [" " + p for p in pieces[1:]]
+    assert units == ["a", " b", "  c\n d", " e\u00a0 f", " "]
+    assert "".join(units) == text
+    assert [text[s : s + len(u)] for s, u in zip(starts.tolist(), units, strict=True)] == units
