@@ -4,7 +4,8 @@ aggregation, each scored beside the first-segment (truncation) baseline.
 Runs the flow's own steps (no Prefect) into one data directory, so variants that share a
 prompt share its segment summaries; merges and label aggregations are recomputed from them.
   .venv/bin/python benchmarks/quality_bench.py --ids qmsum-ES2005a,... --prompt p2 --data-dir /tmp/q
-Prints one JSON line per (variant, metric); append them to a file with --out.
+Prints one JSON line per (variant, metric); append them to a file with --out. With
+--repair-stored, segment summaries stored before the flow repaired them are repaired first.
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ def main() -> None:
     parser.add_argument("--no-summarize", action="store_true")
     parser.add_argument("--merges", default="m-same,m-notes,x-central,x-lead")
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--repair-stored",
+        action="store_true",
+        help="repair the stored segment summaries (tasks/prose.py, each against its segment's text) "
+        "before merging and scoring: summaries stored before the flow repaired them (PROMPT_VERSION < 4) "
+        "scored as the flow now writes them",
+    )
     args = parser.parse_args()
 
     import tasks.classify as classify
@@ -134,6 +142,7 @@ def main() -> None:
         "max_new_tokens": args.max_new_tokens,
         "template": classify.LABEL_TEMPLATE,
         "n_docs": len(refs),
+        "repair_stored": args.repair_stored,
     }
     for how in ("mean", "unweighted", "logmean", "max", "vote"):
         preds = {
@@ -146,6 +155,8 @@ def main() -> None:
         seg_summaries = doc_segment_summaries(
             store, doc_ids, plan.summarizer_segments.segmenter_id, plan.summarizer.model_id
         )
+        if args.repair_stored:
+            seg_summaries = _repaired(store, plan, doc_ids)
         for merge in [m for m in args.merges.split(",") if m]:
             start = time.perf_counter()
             merged = _merge(merge, plan, seg_summaries)
@@ -180,6 +191,29 @@ def _label_segments(store: Any, plan: Any, doc_ids: list[str]) -> dict[str, list
     out: dict[str, list[tuple[int, int, dict[str, float]]]] = {}
     for s in sorted(segs, key=lambda s: (s["doc_id"], s["seq"])):
         out.setdefault(s["doc_id"], []).append((s["n_tokens"], s["overlap_tokens"], scores[s["segment_id"]]))
+    return out
+
+
+def _repaired(store: Any, plan: Any, doc_ids: list[str]) -> dict[str, list[str]]:
+    """Per document, its segment summaries in order, each repaired against its segment's text."""
+    import pyarrow.compute as pc
+
+    from storage.datasets import is_in
+    from tasks.prose import repair_summary
+
+    segs = store.read(
+        "segments",
+        columns=["segment_id", "doc_id", "seq", "text"],
+        where=(pc.field("segmenter") == plan.summarizer_segments.segmenter_id) & is_in("doc_id", doc_ids),
+    ).to_pylist()
+    rows = store.read(
+        "segment_summaries", columns=["segment_id", "summary"], where=pc.field("model") == plan.summarizer.model_id
+    ).to_pylist()
+    summary = {r["segment_id"]: r["summary"] for r in rows}
+    out: dict[str, list[str]] = {}
+    for seg in sorted(segs, key=lambda s: (s["doc_id"], s["seq"])):
+        if seg["segment_id"] in summary:
+            out.setdefault(seg["doc_id"], []).append(repair_summary(summary[seg["segment_id"]], seg["text"]))
     return out
 
 

@@ -3,6 +3,8 @@
 A small summarizer asked to summarize summaries writes meta-text ("This post delves into...")
 and loses facts (DESIGN.md, BENCHMARKS.md). Choosing sentences instead keeps every one of them
 a sentence the model wrote about the text itself, needs no generation, and works in any language.
+Segment summaries are repaired when written (tasks/prose.py); choosing among their sentences adds
+no text and never the same sentence twice, so a document summary inherits the repair.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from tasks.prose import sentences
+from tasks.prose import sentence_key, sentences
 
 _WORD = re.compile(r"\w+")
 # A document summary may say twice what a segment summary says (measured on QMSum: 1x, 2x, 3x,
@@ -37,7 +39,8 @@ def select_sentences(summaries: Sequence[str], budget: int, count: Callable[[str
 
     `central`: those most similar to the rest of the summaries (the centroid idea of LexRank):
     what many parts of the document say is what the whole is about. `lead`: the first sentence
-    of each segment in order, then the second ones. Near-duplicates of a chosen sentence are skipped."""
+    of each segment in order, then the second ones. Near-duplicates of a chosen sentence are
+    skipped, and so are sentences with a chosen one's words (too short for a bag to tell)."""
     units = [(i, k, s) for i, summary in enumerate(summaries) for k, s in enumerate(sentences(summary))]
     if not units:
         return ""
@@ -50,14 +53,17 @@ def select_sentences(summaries: Sequence[str], budget: int, count: Callable[[str
     else:
         ranked = sorted(range(len(units)), key=lambda j: -_cosine(bags[j], total - bags[j]))
     chosen: list[int] = []
+    keys: set[str] = set()
     used = 0
     for j in ranked:
         cost = count(units[j][2]) + 1
         if used + cost > budget and chosen:
             continue
-        if any(_cosine(bags[j], bags[c]) >= DUPLICATE_SIMILARITY for c in chosen):
+        key = sentence_key(units[j][2])
+        if key in keys or any(_cosine(bags[j], bags[c]) >= DUPLICATE_SIMILARITY for c in chosen):
             continue
         chosen.append(j)
+        keys.add(key)
         used += cost
     return " ".join(units[j][2] for j in sorted(chosen))
 

@@ -14,10 +14,10 @@ from typing import Any
 from storage.datasets import Store
 from tasks.engine import BatchLimits, Progress, inference, pad_batch, run_batched, shifted
 from tasks.models import ModelRef, load_model, load_tokenizer
-from tasks.prose import drop_repeated_sentences, prose_issues
+from tasks.prose import prose_issues, repair_summary
 from tasks.segment import pending_segments
 
-PROMPT_VERSION = "3"  # 3: states the content, not "the document..."; repeated sentences dropped
+PROMPT_VERSION = "4"  # 3: states the content, not "the document..."; 4: summaries repaired (tasks/prose.py)
 # Measured on QMSum (BENCHMARKS.md): asked to "write a summary of the document", the model wrote
 # about the document ("The document, titled ..., provides an overview"); asked to state the
 # text's points directly it scored higher on ROUGE-1/2/L.
@@ -149,9 +149,11 @@ def summarize_texts(
     limits = limits or BatchLimits.for_device(device, generation=True)
     lengths = [len(r) + spec.max_new_tokens for r in rows]
     outputs = run_batched(lengths, run, limits, progress)
+    # Repaired right away against the text it summarizes: no speaker tag of that text, no
+    # template remnant, no repeated sentence (what a repair cannot fix is counted later).
     return [
-        Summary(text, len(row), n_out, cut, hit)
-        for (text, n_out, hit), row, cut in zip(outputs, rows, truncated, strict=True)
+        Summary(repair_summary(text, source), len(row), n_out, cut, hit)
+        for (text, n_out, hit), row, cut, source in zip(outputs, rows, truncated, texts, strict=True)
     ]
 
 
@@ -191,7 +193,7 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
 
 
 def _decode(tokenizer: Any, ids: list[int], eos: list[int], pad_id: int) -> tuple[str, int, bool]:
-    """Clean summary text, output token count, and whether generation hit its limit."""
+    """Summary text (whole sentences), output token count, and whether generation hit its limit."""
     end = next((n for n, t in enumerate(ids) if t in eos), None)
     kept = ids[:end] if end is not None else [t for t in ids if t != pad_id]
     text = tokenizer.decode(kept, skip_special_tokens=True).strip()
@@ -201,7 +203,7 @@ def _decode(tokenizer: Any, ids: list[int], eos: list[int], pad_id: int) -> tupl
         )
         if last > 0:
             text = text[: last + 1]
-    return drop_repeated_sentences(text), len(kept), end is None
+    return text, len(kept), end is None
 
 
 def summarize_segments(
@@ -223,7 +225,7 @@ def summarize_segments(
             "summarize_input_tokens",
             "summarize_output_tokens",
             "summarize_truncated_tokens",
-            "segment_summaries_unclean",  # speaker tags, template remnants, repeats: see tasks/prose.py
+            "segment_summaries_unclean",  # failing the clean-prose checks after repair: tasks/prose.py
         ),
         0,
     )

@@ -1,4 +1,4 @@
-"""Evaluation metrics against values computed by hand, and the clean-prose checks."""
+"""Evaluation metrics against values computed by hand, and the extractive merge."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from tasks.evaluate import (
     side_by_side,
 )
 from tasks.merge import select_sentences
-from tasks.prose import drop_repeated_sentences, prose_issues
 
 
 def test_accuracy_and_macro_f1_by_hand() -> None:
@@ -110,21 +109,6 @@ def test_a_file_without_records_is_an_error(tmp_path: Path) -> None:
     text.write_text("just text", encoding="utf-8")
     with pytest.raises(LongdocError, match="no records"):
         read_references(str(text))
-
-
-def test_prose_checks() -> None:
-    transcript = "Grad C: did you see it?\nProfessor B: yes .\n"
-    assert prose_issues("Grad C: The team discussed the budget.", transcript) == ["speaker_tags"]
-    assert prose_issues("The team agreed. Professor B: yes.", transcript) == ["speaker_tags"]
-    assert prose_issues("Summary: the team met.", transcript) == []  # not a tag of the source
-    assert prose_issues("Grad C asked whether the others had seen it.", transcript) == []
-    assert prose_issues("<|im_start|>assistant\nThe team met.") == ["template_remnants"]
-    assert prose_issues("The team met.\nassistant\nIt ended.") == ["template_remnants"]
-    repeated = "The budget was cut. Staff objected. The budget was cut!"
-    assert prose_issues(repeated) == ["repeated_sentences"]
-    assert drop_repeated_sentences(repeated) == "The budget was cut. Staff objected."
-    assert drop_repeated_sentences("No repeats here. None at all.") == "No repeats here. None at all."
-    assert prose_issues("Yes. Yes. The plan stands.") == []  # too short to be a repeated sentence
 
 
 def test_extractive_merge_keeps_central_sentences_in_order_within_budget() -> None:

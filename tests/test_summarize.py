@@ -85,3 +85,18 @@ def test_repeat_ban_covers_exactly_the_repeating_tokens_of_the_output(
     out = no_repeat_in_output(prompt, n)(input_ids, scores.clone())
     for k, row in enumerate(rows):
         assert {t for t in range(6) if out[k, t] == -float("inf")} == _banned_by_reference(row, n)
+
+
+def test_every_summary_is_repaired_against_the_text_it_summarizes(tiny_llama, monkeypatch) -> None:
+    import tasks.summarize as summarize
+
+    # what a small model writes over a transcript: a quoted turn, then a template remnant
+    written = "Grad C: we should order the new microphones .\nassistant\nThe team agreed to order two."
+    monkeypatch.setattr(summarize, "_decode", lambda *args: (written, 20, False))
+    transcript = "Grad C: we should order the new microphones .\nPhD A: they cost fifty euros each .\n"
+    spec = SummarizerSpec(resolve(tiny_llama, "summarizer"), max_new_tokens=4)
+    on_transcript, on_prose = summarize_texts(spec, [transcript, "The committee met on Tuesday."], "cpu")
+    assert on_transcript.text == "The team agreed to order two."
+    # a text without turns has no speakers: its summary keeps "Grad C:", loses the remnant
+    assert on_prose.text == "Grad C: we should order the new microphones .\nThe team agreed to order two."
+    assert on_transcript.n_output_tokens == 20  # what the model wrote is still what is counted
