@@ -1,12 +1,22 @@
 """Prefect's share of a run's wall time (measured, not asserted).
 
 Usage: .venv/bin/python benchmarks/prefect_overhead.py [CORPUS_DIR] [--documents 200] [--repeats 3]
+                                                       [--shard-documents 200] [--trace]
 
 The same documents go through the `process-documents` flow (a real Prefect server on loopback,
 shards as task runs, artifacts, cache lookups) and through the same step functions called
-directly in a loop, alternately, each into a fresh data directory. The models are fast
+directly in a loop, in rotation, each into a fresh data directory. The models are fast
 stand-ins (tiny random models on the default models' real tokenizers), so the work left is the
 part Prefect adds to: ingest, segmentation, storage, the warehouse.
+
+The direct side runs twice: in a fresh worker thread, as the flow's thread runner runs the
+steps (the share is taken against this one), and in the main thread. On a loaded 2-core machine
+torch's OpenMP threads slowed the main-thread runs up to sixfold while the flow's runs, on a
+worker thread, were not slowed (BENCHMARKS.md), which no orchestrator explains.
+
+For each side it prints the wall time, the stages' own seconds, the time outside the stages,
+and the CPU seconds of this process and of the server process; `--trace` adds, per flow run,
+the HTTP requests by route, the events and the log records sent to the server.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -21,7 +32,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -67,7 +81,7 @@ def stand_in_models(directory: Path) -> tuple[str, str]:
     return paths[0], paths[1]
 
 
-def start_server(home: Path) -> subprocess.Popen[bytes]:
+def start_server(home: Path, settings: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -80,6 +94,7 @@ def start_server(home: Path) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=os.environ | (settings or {}),
     )
     for _ in range(240):
         try:
@@ -107,15 +122,77 @@ def plain_run(p: ProcessParams) -> dict[str, float]:
             assert seg is not None
             out = steps.step_segment(p.data_dir, seg, ids, run_id, role, shard.index)
             seconds["segment"] = seconds.get("segment", 0) + out["seconds"]
-        for stage, step in (
-            ("classify", steps.step_classify),
-            ("summarize", steps.step_summarize),
-            ("aggregate", steps.step_aggregate),
-        ):
+        for stage, step in (("classify", steps.step_classify), ("summarize", steps.step_summarize)):
             out = step(p.data_dir, plan, ids, run_id, "cpu", None, shard.index)
             seconds[stage] = seconds.get(stage, 0) + out["seconds"]
+        out = steps.step_aggregate(p.data_dir, plan, ids, run_id, shard.index)
+        seconds["aggregate"] = seconds.get("aggregate", 0) + out["seconds"]
     steps.step_record_run(p.data_dir, run_id, None, plan.config_id, started, {}, stages, "completed")
     return seconds
+
+
+class Meter:
+    """CPU seconds of this process and of the server (with its children), and what the client
+    sent: HTTP requests by route, events, log records for the API."""
+
+    def __init__(self, server: subprocess.Popen[bytes]) -> None:
+        import psutil
+
+        self.client = psutil.Process()
+        self.server = psutil.Process(server.pid)
+        self.requests: Counter[str] = Counter()
+        self.events: Counter[str] = Counter()
+        self.logs = 0
+        self._patch()
+
+    def cpu(self) -> tuple[float, float]:
+        def seconds(p: Any) -> float:
+            t = p.cpu_times()
+            return float(t.user + t.system)
+
+        server = seconds(self.server) + sum(seconds(c) for c in self.server.children(recursive=True))
+        return seconds(self.client), server
+
+    def snapshot(self) -> tuple[Counter[str], Counter[str], int]:
+        return Counter(self.requests), Counter(self.events), self.logs
+
+    def _patch(self) -> None:
+        import httpx
+        from prefect.events import worker
+        from prefect.logging import handlers
+
+        meter = self
+
+        def route(request: httpx.Request) -> str:
+            path = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "{id}", request.url.path.removeprefix("/api"))
+            return f"{request.method} {path}"
+
+        for client in (httpx.AsyncClient, httpx.Client):
+            send = client.send
+
+            def counted(self: Any, request: httpx.Request, *a: Any, _send: Any = send, **k: Any) -> Any:
+                meter.requests[route(request)] += 1
+                return _send(self, request, *a, **k)
+
+            client.send = counted  # type: ignore[method-assign]
+
+        emit_log = handlers.emit_api_log
+
+        def counted_log(log: dict[str, Any]) -> None:
+            meter.logs += 1
+            emit_log(log)
+
+        handlers.emit_api_log = counted_log
+        handle = worker.EventsWorker._handle
+
+        async def counted_event(self: Any, event: Any) -> None:
+            meter.events[event.event.rsplit(".", 1)[0]] += 1
+            await handle(self, event)
+
+        worker.EventsWorker._handle = counted_event  # type: ignore[method-assign]
+
+
+SIDES = ("prefect", "direct", "direct-main")
 
 
 def main() -> None:
@@ -123,8 +200,9 @@ def main() -> None:
     parser.add_argument("corpus", nargs="?", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpus"))
     parser.add_argument("--documents", type=int, default=200)
     parser.add_argument("--chars", type=int, default=6000)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--shard-documents", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--shard-documents", type=int, default=200, help="as `longdoc run` (default 200)")
+    parser.add_argument("--trace", action="store_true", help="requests, events and log records per flow run")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="longdoc-prefect-overhead-"))
     inbox = work / "inbox"
@@ -135,6 +213,8 @@ def main() -> None:
     server = start_server(work / "prefect")
     try:
         from flows.process import process_documents
+
+        meter = Meter(server)
 
         def params(name: str) -> ProcessParams:
             return ProcessParams(
@@ -147,30 +227,71 @@ def main() -> None:
                 shard_documents=args.shard_documents,
             )
 
-        plain_run(params("warm-up"))  # loads the models and imports once, for both sides
-        times: dict[str, list[float]] = {"prefect": [], "plain": []}
+        reports: list[dict[str, Any]] = []
+
+        def run(side: str, p: ProcessParams) -> dict[str, float]:
+            if side == "prefect":
+                reports.append(process_documents(p))
+                return dict(reports[-1]["stage_seconds"])
+            if side == "direct":
+                with ThreadPoolExecutor(1) as thread:
+                    return thread.submit(plain_run, p).result()
+            return plain_run(p)
+
+        plain_run(params("warm-up"))  # loads the models and imports once, for every side
+        process_documents(params("warm-up-prefect"))
+        rows: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
         for r in range(args.repeats):
-            for side in ("prefect", "plain") if r % 2 == 0 else ("plain", "prefect"):
+            for side in SIDES[r % 3 :] + SIDES[: r % 3]:
+                before, traced = meter.cpu(), meter.snapshot()
                 start = time.perf_counter()
-                if side == "prefect":
-                    report = process_documents(params(f"{side}-{r}"))
-                    stage_seconds = report["stage_seconds"]
-                else:
-                    stage_seconds = plain_run(params(f"{side}-{r}"))
-                times[side].append(time.perf_counter() - start)
-                print(f"{side}: {times[side][-1]:.1f} s, stages {stage_seconds}", flush=True)
-        with_prefect, plain = statistics.median(times["prefect"]), statistics.median(times["plain"])
-        counts = report["counts"]
+                stage_seconds = run(side, params(f"{side}-{r}"))
+                wall = time.perf_counter() - start
+                after = meter.cpu()
+                stages = sum(stage_seconds.values())
+                row = {
+                    "wall": wall,
+                    "stages": stages,
+                    "outside": wall - stages,
+                    "client_cpu": after[0] - before[0],
+                    "server_cpu": after[1] - before[1],
+                }
+                rows[side].append(row)
+                print(
+                    f"{side}: {wall:.1f} s, stages {stages:.1f} s ({_fmt(stage_seconds)}), outside them "
+                    f"{row['outside']:.1f} s; CPU s: here {row['client_cpu']:.1f}, server {row['server_cpu']:.1f}; "
+                    f"load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+                if args.trace and side == "prefect":
+                    requests, events, logs = meter.snapshot()
+                    for what, counts in (("requests", requests - traced[0]), ("events", events - traced[1])):
+                        print(f"  {what} {sum(counts.values())}: {dict(counts.most_common())}")
+                    print(f"  log records for the server: {logs - traced[2]}")
+        counts = reports[-1]["counts"]
         print(
-            f"{counts['documents']} documents, {counts.get('shards', 0)} shards, "
-            f"{counts.get('classifier_segments_new', 0)} + {counts.get('summarizer_segments_new', 0)} segments"
+            f"{counts['documents']} documents, {counts.get('shards', 0)} shards of up to {args.shard_documents}, "
+            f"{counts.get('classifier_segments_new', 0)} + {counts.get('summarizer_segments_new', 0)} segments; "
+            f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
         )
-        print(f"through Prefect: median {with_prefect:.1f} s  {[round(t, 1) for t in times['prefect']]}")
-        print(f"steps directly:  median {plain:.1f} s  {[round(t, 1) for t in times['plain']]}")
-        print(f"Prefect's share of the wall time: {(with_prefect - plain) / with_prefect:.1%}")
+        median = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in rows.items()}
+        for side, label in zip(SIDES, ("through Prefect", "direct, thread", "direct, main"), strict=True):
+            print(
+                f"{label:<16} median {median[side]['wall']:5.1f} s {[round(r['wall'], 1) for r in rows[side]]}; "
+                f"stages {median[side]['stages']:.1f}, outside {median[side]['outside']:.1f}, "
+                f"CPU s here {median[side]['client_cpu']:.1f}, server {median[side]['server_cpu']:.1f}"
+            )
+        with_prefect = median["prefect"]["wall"]
+        for side in ("direct", "direct-main"):
+            share = (with_prefect - median[side]["wall"]) / with_prefect
+            print(f"Prefect's share of the wall time against {side}: {share:.1%}")
     finally:
         server.terminate()
         server.wait()
+
+
+def _fmt(stage_seconds: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in stage_seconds.items() if v >= 0.05)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ a table of document results, and the counts of every shard combined."""
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -15,6 +17,7 @@ from tasks import steps
 from tasks.engine import Progress
 
 PROGRESS_EXTRA = "longdoc_progress"  # log records that carry (stage, done, total) for the CLI's bar
+PROGRESS_SECONDS = 2.0  # the least time between two progress reports of one task, but for the last
 
 
 @dataclass(frozen=True)
@@ -44,20 +47,29 @@ def start_progress(run_id: str, units: int) -> RunProgress:
     return RunProgress(str(artifact) if artifact else None, max(units, 1))
 
 
-def progress_reporter(stage: str, spec: ProgressSpec | None) -> Progress:
-    """Logs a line every tenth of a task's work and moves the run's progress artifact."""
+def progress_reporter(stage: str, spec: ProgressSpec | None, interval: float = PROGRESS_SECONDS) -> Progress:
+    """Reports a task's progress as log lines (the CLI's bar reads them) and moves the run's
+    progress artifact, at most once a tenth of the work and once `interval` seconds, and at
+    the end; the first batch is logged (the bar learns the total) but moves no artifact. Each
+    report costs the server work, so a task of a few seconds makes two or three, not one per
+    batch."""
     logger = get_run_logger()
-    shown = {"step": -1}
+    started = time.monotonic()
+    logged = {"step": -1, "at": -math.inf}
+    moved = {"step": 0, "at": started}
+
+    def due(last: dict[str, float], step: int, now: float, finished: bool) -> bool:
+        return step != last["step"] and (finished or now - last["at"] >= interval)
 
     def report(done: int, total: int) -> None:
-        step = 10 * done // max(total, 1)
-        if step == shown["step"]:
-            return
-        shown["step"] = step
-        logger.info("%s: %d/%d", stage, done, total, extra={PROGRESS_EXTRA: (stage, done, total)})
-        if spec and spec.artifact_id:
+        step, now, finished = 10 * done // max(total, 1), time.monotonic(), done >= total
+        if due(logged, step, now, finished):
+            logged.update(step=step, at=now)
+            logger.info("%s: %d/%d", stage, done, total, extra={PROGRESS_EXTRA: (stage, done, total)})
+        if spec and spec.artifact_id and due(moved, step, now, finished):
             from prefect.artifacts import update_progress_artifact
 
+            moved.update(step=step, at=now)
             overall = 100.0 * (spec.unit + done / max(total, 1)) / spec.units
             update_progress_artifact(UUID(spec.artifact_id), min(overall, 100.0))
 

@@ -3,7 +3,9 @@
 Ingest reads every input once; the documents are then cut into deterministic shards and each
 shard runs segment -> classify / summarize -> aggregate as its own task runs, on the task
 runner the parameters name (threads, or Dask). A shard a past run finished with the same
-configuration, in the same data directory, is skipped from Prefect's cache.
+configuration, in the same data directory, is skipped from Prefect's cache. Bookkeeping (the
+plan, the shards, the artifacts) are plain calls in the flow run: task runs are for the work
+that may fail and be retried or cached.
 """
 
 from __future__ import annotations
@@ -42,11 +44,6 @@ SHARD_TASK: dict[str, Any] = {
 }
 
 
-@task(name="plan")
-def plan_task(params: ProcessParams) -> Plan:
-    return params.make_plan()
-
-
 @task(name="ingest", **RETRIES)
 def ingest_task(params: ProcessParams, run_id: str) -> dict[str, Any]:
     result = steps.step_ingest(params.data_dir, params.inputs, run_id, params.limits())
@@ -54,11 +51,6 @@ def ingest_task(params: ProcessParams, run_id: str) -> dict[str, Any]:
         "ingest: %d documents (%d new), %d rejected", result["documents"], result["documents_new"], result["rejects"]
     )
     return result
-
-
-@task(name="shard")
-def shard_task(params: ProcessParams, doc_ids: list[str]) -> list[Shard]:
-    return steps.step_shard(params.data_dir, doc_ids, params.shard_documents)
 
 
 @task(name="segment", task_run_name="segment-shard-{shard.index}", **SHARD_TASK)
@@ -90,8 +82,7 @@ def summarize_task(
 
 @task(name="aggregate", task_run_name="aggregate-shard-{shard.index}", **SHARD_TASK)
 def aggregate_task(params: ProcessParams, plan: Plan, shard: Shard, run_id: str) -> dict[str, Any]:
-    report = observe.progress_reporter("merge summaries", None)
-    return steps.step_aggregate(params.data_dir, plan, list(shard.doc_ids), run_id, params.device, report, shard.index)
+    return steps.step_aggregate(params.data_dir, plan, list(shard.doc_ids), run_id, shard=shard.index)
 
 
 @task(name="record-run", **RETRIES)
@@ -117,38 +108,34 @@ def record_task(
     )
 
 
-@task(name="publish")
-def publish_task(params: ProcessParams, report: dict[str, Any], doc_ids: list[str]) -> None:
-    observe.publish_artifacts(params.data_dir, report, doc_ids)
-
-
-@flow(name="process-shards")
-def process_shards(params: ProcessParams, plan: Plan, shards: list[Shard], run_id: str) -> dict[str, dict[str, Any]]:
-    """Every stage of every shard, on the task runner it was given; results per stage."""
+def run_shards(params: ProcessParams, plan: Plan, shards: list[Shard], run_id: str) -> dict[str, dict[str, Any]]:
+    """Every stage of every shard as its own task run, on the task runner the parameters name
+    (entered here, in the flow run, rather than in a subflow: a flow run costs about a second
+    of API calls and shutdown); results per stage."""
     progress = observe.start_progress(run_id, len(shards) * (bool(plan.classifier) + bool(plan.summarizer)))
     futures: dict[str, list[Any]] = {"segment": [], "classify": [], "summarize": [], "aggregate": []}
     gpu = gpu_annotation(params)
     unit = 0
-    for shard in shards:  # submitted shard by shard, so the first results land early
-        segmented = segment_task.submit(params, plan, shard, run_id)
-        futures["segment"].append(segmented)
-        inferred = []
-        with gpu():
+    with task_runner(params) as runner:
+        for shard in shards:  # submitted shard by shard, so the first results land early
+            common = {"params": params, "plan": plan, "shard": shard, "run_id": run_id}
+            segmented = runner.submit(segment_task, common)
+            futures["segment"].append(segmented)
+            inferred = []
             for stage, inference_task, wanted in (
                 ("classify", classify_task, plan.classifier),
                 ("summarize", summarize_task, plan.summarizer),
             ):
                 if wanted:
-                    future = inference_task.submit(
-                        params, plan, shard, run_id, progress.unit(unit), wait_for=[segmented], return_state=False
-                    )
+                    with gpu():  # one inference task per GPU at a time on Dask
+                        future = runner.submit(
+                            inference_task, common | {"progress": progress.unit(unit)}, wait_for=[segmented]
+                        )
                     futures[stage].append(future)
                     inferred.append(future)
                     unit += 1
-            futures["aggregate"].append(
-                aggregate_task.submit(params, plan, shard, run_id, wait_for=[segmented, *inferred], return_state=False)
-            )
-    return {stage: observe.combine_shard_results(items) for stage, items in futures.items() if items}
+            futures["aggregate"].append(runner.submit(aggregate_task, common, wait_for=[segmented, *inferred]))
+        return {stage: observe.combine_shard_results(items) for stage, items in futures.items() if items}
 
 
 @flow(name="process-documents", log_prints=True)
@@ -158,15 +145,15 @@ def process_documents(params: ProcessParams) -> dict[str, Any]:
     stages: dict[str, dict[str, Any]] = {}
     plan: Plan | None = None
     try:
-        plan = plan_task(params)
+        plan = params.make_plan()
         stages["ingest"] = ingest_task(params, run_id)
         doc_ids = stages["ingest"]["doc_ids"]
-        shards = shard_task(params, doc_ids)
+        shards = steps.step_shard(params.data_dir, doc_ids, params.shard_documents)
         stages["shard"] = {"shards": len(shards), "seconds": 0.0}
-        stages |= process_shards.with_options(task_runner=task_runner(params))(params, plan, shards, run_id)
+        stages |= run_shards(params, plan, shards, run_id)
     except Exception as exc:
         record_task(params, run_id, plan, started, stages, "failed", f"{type(exc).__name__}: {exc}")
         raise
     report = record_task(params, run_id, plan, started, stages, "completed") | {"data_dir": params.data_dir}
-    publish_task(params, report, doc_ids)
+    observe.publish_artifacts(params.data_dir, report, doc_ids)
     return report

@@ -121,19 +121,11 @@ def pending_documents(data_dir: str, plan: Plan, doc_ids: list[str]) -> list[str
     return [d for d in doc_ids if d not in finished]
 
 
-def step_aggregate(
-    data_dir: str,
-    plan: Plan,
-    doc_ids: list[str],
-    run_id: str,
-    device: str,
-    progress: Progress | None = None,
-    shard: int = 0,
-) -> dict[str, Any]:
+def step_aggregate(data_dir: str, plan: Plan, doc_ids: list[str], run_id: str, shard: int = 0) -> dict[str, Any]:
     """document_results for the documents that lack one for this configuration.
 
-    Document summaries are merged extractively (tasks/merge.py), so this step runs no model:
-    `device` and `progress` stay for callers that pass them."""
+    Document summaries are merged extractively (tasks/merge.py), so this step runs no model
+    (no device, no progress to report)."""
     start = time.perf_counter()
     store = Store(data_dir)
     todo = pending_documents(data_dir, plan, doc_ids)

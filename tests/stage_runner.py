@@ -42,7 +42,7 @@ def run(data_dir: str, inbox: str, classifier: str, summarizer: str) -> dict[str
         stages[f"segment-{role}"] = steps.step_segment(data_dir, seg_plan, doc_ids, run_id, role)
     stages["classify"] = steps.step_classify(data_dir, plan, doc_ids, run_id, "cpu")
     stages["summarize"] = steps.step_summarize(data_dir, plan, doc_ids, run_id, "cpu")
-    stages["aggregate"] = steps.step_aggregate(data_dir, plan, doc_ids, run_id, "cpu")
+    stages["aggregate"] = steps.step_aggregate(data_dir, plan, doc_ids, run_id)
     return steps.step_record_run(
         data_dir, run_id, None, plan.config_id, started, params.model_dump(), stages, "completed"
     )
