@@ -1,7 +1,7 @@
 """Prefect's share of a run's wall time (measured, not asserted).
 
 Usage: .venv/bin/python benchmarks/prefect_overhead.py [CORPUS_DIR] [--documents 200] [--repeats 3]
-                                                       [--shard-documents 200] [--trace]
+           [--shard-documents 200] [--trace] [--server-setting NAME=VALUE ...]
 
 The same documents go through the `process-documents` flow (a real Prefect server on loopback,
 shards as task runs, artifacts, cache lookups) and through the same step functions called
@@ -203,6 +203,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--shard-documents", type=int, default=200, help="as `longdoc run` (default 200)")
     parser.add_argument("--trace", action="store_true", help="requests, events and log records per flow run")
+    parser.add_argument(
+        "--server-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the server, e.g. PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE=100",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="longdoc-prefect-overhead-"))
     inbox = work / "inbox"
@@ -210,7 +217,7 @@ def main() -> None:
     for n, text in enumerate(documents(Path(args.corpus), args.documents, args.chars)):
         (inbox / f"doc{n:04d}.txt").write_text(text, encoding="utf-8")
     classifier, summarizer = stand_in_models(work / "models")
-    server = start_server(work / "prefect")
+    server = start_server(work / "prefect", dict(setting.split("=", 1) for setting in args.server_setting))
     try:
         from flows.process import process_documents
 
@@ -272,6 +279,7 @@ def main() -> None:
         print(
             f"{counts['documents']} documents, {counts.get('shards', 0)} shards of up to {args.shard_documents}, "
             f"{counts.get('classifier_segments_new', 0)} + {counts.get('summarizer_segments_new', 0)} segments; "
+            f"server settings {args.server_setting or 'default'}; "
             f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
         )
         median = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in rows.items()}

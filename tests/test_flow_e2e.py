@@ -142,7 +142,10 @@ def test_run_twice_through_prefect(tmp_path: Path, tiny_bert_classifier: str, ti
 
     with sqlite3.connect(tmp_path / "prefect" / "prefect.db") as db:
         keys = {k for (k,) in db.execute("SELECT key FROM artifact")}
+        # The temporary server records task runs in batches: each run's are all written by exit.
+        task_runs = db.execute("SELECT name, state_type FROM task_run WHERE name LIKE 'segment-shard-%'").fetchall()
     assert f"evaluation-{rows[0]['run_id'].lower()}" in keys
+    assert task_runs == [("segment-shard-0", "COMPLETED")] * 4  # run, re-run, --no-summarize, evaluate
 
     # The warehouse is a catalogue: rebuilt from Parquet alone, it answers the same.
     snapshot = {t: sql(f"SELECT * FROM {t} ORDER BY ALL", data, env) for t in tables}
