@@ -9,10 +9,12 @@ directly in a loop, in rotation, each into a fresh data directory. The models ar
 stand-ins (tiny random models on the default models' real tokenizers), so the work left is the
 part Prefect adds to: ingest, segmentation, storage, the warehouse.
 
-The direct side runs twice: in a fresh worker thread, as the flow's thread runner runs the
-steps (the share is taken against this one), and in the main thread. On a loaded 2-core machine
-torch's OpenMP threads slowed the main-thread runs up to sixfold while the flow's runs, on a
-worker thread, were not slowed (BENCHMARKS.md), which no orchestrator explains.
+No model runs on the main thread, on either side: the flow runs its tasks on a worker thread
+of its task runner, so the direct side runs in a fresh worker thread too, and the stand-in
+models are made and warmed up on one. torch's OpenMP threads behave differently once the main
+thread has run a model: on this 2-core machine the same steps then took 11 s on a worker thread
+instead of 6-8 s, and on the main thread they slowed tenfold when another process took a core
+(BENCHMARKS.md). A comparison across those regimes measures OpenMP, not the orchestrator.
 
 For each side it prints the wall time, the stages' own seconds, the time outside the stages,
 and the CPU seconds of this process and of the server process; `--trace` adds, per flow run,
@@ -192,7 +194,13 @@ class Meter:
         worker.EventsWorker._handle = counted_event  # type: ignore[method-assign]
 
 
-SIDES = ("prefect", "direct", "direct-main")
+SIDES = ("prefect", "direct")
+
+
+def off_main(fn: Any, *args: Any) -> Any:
+    """`fn(*args)` on a fresh worker thread, as the flow's thread runner runs a task."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(fn, *args).result()
 
 
 def main() -> None:
@@ -216,7 +224,7 @@ def main() -> None:
     inbox.mkdir()
     for n, text in enumerate(documents(Path(args.corpus), args.documents, args.chars)):
         (inbox / f"doc{n:04d}.txt").write_text(text, encoding="utf-8")
-    classifier, summarizer = stand_in_models(work / "models")
+    classifier, summarizer = off_main(stand_in_models, work / "models")
     server = start_server(work / "prefect", dict(setting.split("=", 1) for setting in args.server_setting))
     try:
         from flows.process import process_documents
@@ -240,16 +248,13 @@ def main() -> None:
             if side == "prefect":
                 reports.append(process_documents(p))
                 return dict(reports[-1]["stage_seconds"])
-            if side == "direct":
-                with ThreadPoolExecutor(1) as thread:
-                    return thread.submit(plain_run, p).result()
-            return plain_run(p)
+            return dict(off_main(plain_run, p))
 
-        plain_run(params("warm-up"))  # loads the models and imports once, for every side
+        off_main(plain_run, params("warm-up"))  # loads the models and imports once, for both sides
         process_documents(params("warm-up-prefect"))
         rows: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
         for r in range(args.repeats):
-            for side in SIDES[r % 3 :] + SIDES[: r % 3]:
+            for side in SIDES if r % 2 == 0 else SIDES[::-1]:
                 before, traced = meter.cpu(), meter.snapshot()
                 start = time.perf_counter()
                 stage_seconds = run(side, params(f"{side}-{r}"))
@@ -283,16 +288,14 @@ def main() -> None:
             f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
         )
         median = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in rows.items()}
-        for side, label in zip(SIDES, ("through Prefect", "direct, thread", "direct, main"), strict=True):
+        for side, label in zip(SIDES, ("through Prefect", "steps directly"), strict=True):
             print(
                 f"{label:<16} median {median[side]['wall']:5.1f} s {[round(r['wall'], 1) for r in rows[side]]}; "
                 f"stages {median[side]['stages']:.1f}, outside {median[side]['outside']:.1f}, "
                 f"CPU s here {median[side]['client_cpu']:.1f}, server {median[side]['server_cpu']:.1f}"
             )
-        with_prefect = median["prefect"]["wall"]
-        for side in ("direct", "direct-main"):
-            share = (with_prefect - median[side]["wall"]) / with_prefect
-            print(f"Prefect's share of the wall time against {side}: {share:.1%}")
+        with_prefect, direct = median["prefect"]["wall"], median["direct"]["wall"]
+        print(f"Prefect's share of the wall time: {(with_prefect - direct) / with_prefect:.1%}")
     finally:
         server.terminate()
         server.wait()
