@@ -1,7 +1,7 @@
 """Prefect's share of a run's wall time (measured, not asserted).
 
 Usage: .venv/bin/python benchmarks/prefect_overhead.py [CORPUS_DIR] [--documents 200] [--repeats 3]
-           [--shard-documents 200] [--trace] [--server-setting NAME=VALUE ...]
+           [--warm-up 2] [--shard-documents 200] [--server temporary|own] [--trace] [--server-setting NAME=VALUE ...]
 
 The same documents go through the `process-documents` flow (a real Prefect server on loopback,
 shards as task runs, artifacts, cache lookups) and through the same step functions called
@@ -9,12 +9,20 @@ directly in a loop, in rotation, each into a fresh data directory. The models ar
 stand-ins (tiny random models on the default models' real tokenizers), so the work left is the
 part Prefect adds to: ingest, segmentation, storage, the warehouse.
 
+The server is Prefect's temporary one, started at the first flow run with the settings
+`longdoc run` gives it (`flows.cli.configure_prefect`), unless `--server own` starts
+`prefect server start` with all its services and Prefect's defaults, as a deployment's server
+runs. The flow runs twice per round: without flow-run heartbeats (as `longdoc run` runs it on
+a temporary server, `flows.cli.flow_run_settings`) and with Prefect's default heartbeats (as
+a deployment runs it). Prefect's heartbeat thread sleeps in one-second steps, and a flow run
+waits for it to wake before it returns.
+
 No model runs on the main thread, on either side: the flow runs its tasks on a worker thread
 of its task runner, so the direct side runs in a fresh worker thread too, and the stand-in
-models are made and warmed up on one. torch's OpenMP threads behave differently once the main
-thread has run a model: on this 2-core machine the same steps then took 11 s on a worker thread
-instead of 6-8 s, and on the main thread they slowed tenfold when another process took a core
-(BENCHMARKS.md). A comparison across those regimes measures OpenMP, not the orchestrator.
+models are made and warmed up on one. Every thread that runs torch keeps its own OpenMP team;
+once two teams exist on this 2-core machine (more OpenMP threads than cores), the same steps
+take about a third longer on either thread (BENCHMARKS.md). A comparison across those regimes
+measures OpenMP, not the orchestrator.
 
 For each side it prints the wall time, the stages' own seconds, the time outside the stages,
 and the CPU seconds of this process and of the server process; `--trace` adds, per flow run,
@@ -41,6 +49,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from flows.cli import configure_prefect
 from flows.params import ProcessParams
 
 
@@ -137,11 +146,11 @@ class Meter:
     """CPU seconds of this process and of the server (with its children), and what the client
     sent: HTTP requests by route, events, log records for the API."""
 
-    def __init__(self, server: subprocess.Popen[bytes]) -> None:
+    def __init__(self) -> None:
         import psutil
 
         self.client = psutil.Process()
-        self.server = psutil.Process(server.pid)
+        self.server: Any = None  # set once the server runs
         self.requests: Counter[str] = Counter()
         self.events: Counter[str] = Counter()
         self.logs = 0
@@ -194,7 +203,8 @@ class Meter:
         worker.EventsWorker._handle = counted_event  # type: ignore[method-assign]
 
 
-SIDES = ("prefect", "direct")
+SIDES = ("prefect-no-heartbeat", "prefect", "direct")
+LABELS = ("Prefect, no heartbeats", "Prefect, heartbeats", "steps directly")
 
 
 def off_main(fn: Any, *args: Any) -> Any:
@@ -209,14 +219,22 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=200)
     parser.add_argument("--chars", type=int, default=6000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warm-up", type=int, default=2, help="untimed runs of every side first (default 2)")
     parser.add_argument("--shard-documents", type=int, default=200, help="as `longdoc run` (default 200)")
+    parser.add_argument(
+        "--server",
+        choices=["temporary", "own"],
+        default="temporary",
+        help="Prefect's temporary server with longdoc's settings, as `longdoc run` uses it (default), "
+        "or `prefect server start` with every service and Prefect's defaults, as a deployment's",
+    )
     parser.add_argument("--trace", action="store_true", help="requests, events and log records per flow run")
     parser.add_argument(
         "--server-setting",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a setting for the server, e.g. PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE=100",
+        help="a setting for the server, e.g. PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE=1",
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="longdoc-prefect-overhead-"))
@@ -225,11 +243,21 @@ def main() -> None:
     for n, text in enumerate(documents(Path(args.corpus), args.documents, args.chars)):
         (inbox / f"doc{n:04d}.txt").write_text(text, encoding="utf-8")
     classifier, summarizer = off_main(stand_in_models, work / "models")
-    server = start_server(work / "prefect", dict(setting.split("=", 1) for setting in args.server_setting))
+    settings = dict(setting.split("=", 1) for setting in args.server_setting)
+    server = None
+    if args.server == "own":
+        server = start_server(work / "prefect", settings)
+    else:  # Prefect starts its temporary server at the first flow run, as under `longdoc run`
+        os.environ.pop("PREFECT_API_URL", None)
+        os.environ |= {"PREFECT_HOME": str(work / "prefect")} | settings
+        configure_prefect()
     try:
+        import psutil
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
         from flows.process import process_documents
 
-        meter = Meter(server)
+        meter = Meter()
 
         def params(name: str) -> ProcessParams:
             return ProcessParams(
@@ -245,16 +273,22 @@ def main() -> None:
         reports: list[dict[str, Any]] = []
 
         def run(side: str, p: ProcessParams) -> dict[str, float]:
-            if side == "prefect":
+            if side == "direct":
+                return dict(off_main(plain_run, p))
+            # `longdoc run` turns heartbeats off only without PREFECT_API_URL; here there is one.
+            no_heartbeat = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None} if side == "prefect-no-heartbeat" else {}
+            with temporary_settings(updates=no_heartbeat):
                 reports.append(process_documents(p))
-                return dict(reports[-1]["stage_seconds"])
-            return dict(off_main(plain_run, p))
+            return dict(reports[-1]["stage_seconds"])
 
-        off_main(plain_run, params("warm-up"))  # loads the models and imports once, for both sides
-        process_documents(params("warm-up-prefect"))
+        # Loads the models and imports once, and lets the new server settle, for every side.
+        for w in range(args.warm_up):
+            for side in SIDES:
+                run(side, params(f"warm-up-{side}-{w}"))
+        meter.server = psutil.Process(server.pid) if server else temporary_server()
         rows: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
         for r in range(args.repeats):
-            for side in SIDES if r % 2 == 0 else SIDES[::-1]:
+            for side in SIDES[r % len(SIDES) :] + SIDES[: r % len(SIDES)]:
                 before, traced = meter.cpu(), meter.snapshot()
                 start = time.perf_counter()
                 stage_seconds = run(side, params(f"{side}-{r}"))
@@ -275,7 +309,7 @@ def main() -> None:
                     f"load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
-                if args.trace and side == "prefect":
+                if args.trace and side != "direct":
                     requests, events, logs = meter.snapshot()
                     for what, counts in (("requests", requests - traced[0]), ("events", events - traced[1])):
                         print(f"  {what} {sum(counts.values())}: {dict(counts.most_common())}")
@@ -284,21 +318,42 @@ def main() -> None:
         print(
             f"{counts['documents']} documents, {counts.get('shards', 0)} shards of up to {args.shard_documents}, "
             f"{counts.get('classifier_segments_new', 0)} + {counts.get('summarizer_segments_new', 0)} segments; "
-            f"server settings {args.server_setting or 'default'}; "
+            f"{args.server} server, settings {args.server_setting or 'default'}; "
             f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
         )
         median = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in rows.items()}
-        for side, label in zip(SIDES, ("through Prefect", "steps directly"), strict=True):
+        for side, label in zip(SIDES, LABELS, strict=True):
             print(
-                f"{label:<16} median {median[side]['wall']:5.1f} s {[round(r['wall'], 1) for r in rows[side]]}; "
+                f"{label:<22} median {median[side]['wall']:5.1f} s {[round(r['wall'], 1) for r in rows[side]]}; "
                 f"stages {median[side]['stages']:.1f}, outside {median[side]['outside']:.1f}, "
                 f"CPU s here {median[side]['client_cpu']:.1f}, server {median[side]['server_cpu']:.1f}"
             )
-        with_prefect, direct = median["prefect"]["wall"], median["direct"]["wall"]
-        print(f"Prefect's share of the wall time: {(with_prefect - direct) / with_prefect:.1%}")
+        direct = median["direct"]["wall"]
+        for side, label in (("prefect-no-heartbeat", "without heartbeats"), ("prefect", "with heartbeats")):
+            with_prefect = median[side]["wall"]
+            # Sides that ran in the same round met the same machine; their ratio is steadier.
+            paired = statistics.median(
+                (p["wall"] - d["wall"]) / p["wall"] for p, d in zip(rows[side], rows["direct"], strict=True)
+            )
+            extra = (median[side]["outside"] - median["direct"]["outside"]) / with_prefect
+            print(
+                f"Prefect's share of the wall time, {label}: {(with_prefect - direct) / with_prefect:.1%} "
+                f"of the medians, {paired:.1%} the median of rounds; time outside the stages adds {extra:.1%}"
+            )
     finally:
-        server.terminate()
-        server.wait()
+        if server:
+            server.terminate()
+            server.wait()
+
+
+def temporary_server() -> Any:
+    """The server process Prefect started for this one."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        if "uvicorn" in " ".join(child.cmdline()):
+            return child
+    raise SystemExit("Prefect's temporary server is not running")
 
 
 def _fmt(stage_seconds: dict[str, float]) -> str:

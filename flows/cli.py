@@ -106,10 +106,26 @@ def _run(args: argparse.Namespace) -> int:
         return params
     from flows.process import process_documents
 
-    with progress_bar():
+    with progress_bar(), flow_run_settings():
         report = process_documents(params)
     print_report(report)
     return 0
+
+
+@contextlib.contextmanager
+def flow_run_settings() -> Iterator[None]:
+    """Prefect's settings for a flow run started here. Without PREFECT_API_URL the run reports to
+    a temporary server that stops with this process, so no one could act on its heartbeats, and
+    they cost time: Prefect's heartbeat thread sleeps in one-second steps and a flow run waits
+    for it to wake before returning, 0.5 s on average (BENCHMARKS.md). A server of your own keeps
+    them, at Prefect's interval."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def make_params(args: argparse.Namespace, inputs: list[str], labels: list[str] | None = None) -> ProcessParams | int:
@@ -140,6 +156,12 @@ def make_params(args: argparse.Namespace, inputs: list[str], labels: list[str] |
         first = exc.errors()[0]
         return _fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
     params.make_plan()  # a model or budget problem is one line here, before Prefect starts
+    configure_prefect()
+    return params
+
+
+def configure_prefect() -> None:
+    """Defaults for Prefect in this process, set before it starts; a variable already set wins."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Without PREFECT_API_URL, Prefect starts a temporary server; on a busy 2-core machine it
     # needs longer than its default 20 s.
@@ -150,7 +172,6 @@ def make_params(args: argparse.Namespace, inputs: list[str], labels: list[str] |
     # A server of your own (PREFECT_API_URL) keeps its own settings.
     for setting in ("BATCH_SIZE", "READ_BATCH_SIZE"):
         os.environ.setdefault(f"PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_{setting}", "100")
-    return params
 
 
 def print_report(report: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from flows.cli import console, make_params, print_report, progress_bar
+from flows.cli import console, flow_run_settings, make_params, print_report, progress_bar
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -19,7 +19,7 @@ def evaluate(args: argparse.Namespace) -> int:
         return params
     from flows.evaluate import evaluate_documents
 
-    with progress_bar():
+    with progress_bar(), flow_run_settings():
         report = evaluate_documents(params, args.data)
     print_report(report)
     print_evaluation(report["run_id"], report["evaluations"])

@@ -100,3 +100,22 @@ def test_input_limits_are_checked_and_passed_on(tmp_path: Path, capsys: pytest.C
     assert err.startswith("longdoc: error: max_pages") and err.count("\n") == 1
     limits = ProcessParams(inputs=["x"], max_document_mb=0.5, max_pages=3).limits()
     assert (limits.max_document_bytes, limits.max_pages) == (512 * 1024, 3)
+
+
+def test_a_run_on_a_temporary_server_sends_no_heartbeats() -> None:
+    """Without PREFECT_API_URL nothing outlives the run to watch its heartbeats; with a server of
+    one's own, Prefect's flow engine keeps sending them."""
+    from prefect import flow
+    from prefect.flow_engine import FlowRunEngine
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli import flow_run_settings
+
+    engine = FlowRunEngine(flow=flow(lambda: None, name="probe"))
+    with temporary_settings(updates={PREFECT_API_URL: None}), flow_run_settings():
+        assert engine.heartbeat_seconds is None
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        expected = engine.heartbeat_seconds
+        with flow_run_settings():
+            assert engine.heartbeat_seconds == expected
+    assert expected is not None and expected > 0
