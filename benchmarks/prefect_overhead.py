@@ -1,7 +1,8 @@
 """Prefect's share of a run's wall time (measured, not asserted).
 
 Usage: .venv/bin/python benchmarks/prefect_overhead.py [CORPUS_DIR] [--documents 200] [--repeats 3]
-           [--warm-up 2] [--shard-documents 200] [--server temporary|own] [--trace] [--server-setting NAME=VALUE ...]
+           [--warm-up 2] [--shard-documents 200] [--server temporary|own]
+           [--torch-threads N] [--trace] [--server-setting NAME=VALUE ...]
 
 The same documents go through the `process-documents` flow (a real Prefect server on loopback,
 shards as task runs, artifacts, cache lookups) and through the same step functions called
@@ -228,6 +229,9 @@ def main() -> None:
         help="Prefect's temporary server with longdoc's settings, as `longdoc run` uses it (default), "
         "or `prefect server start` with every service and Prefect's defaults, as a deployment's",
     )
+    parser.add_argument(
+        "--torch-threads", type=int, help="torch's threads on both sides (default: torch's, one per core)"
+    )
     parser.add_argument("--trace", action="store_true", help="requests, events and log records per flow run")
     parser.add_argument(
         "--server-setting",
@@ -237,6 +241,10 @@ def main() -> None:
         help="a setting for the server, e.g. PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE=1",
     )
     args = parser.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)  # every thread's OpenMP team takes this size
     work = Path(tempfile.mkdtemp(prefix="longdoc-prefect-overhead-"))
     inbox = work / "inbox"
     inbox.mkdir()
@@ -319,6 +327,7 @@ def main() -> None:
             f"{counts['documents']} documents, {counts.get('shards', 0)} shards of up to {args.shard_documents}, "
             f"{counts.get('classifier_segments_new', 0)} + {counts.get('summarizer_segments_new', 0)} segments; "
             f"{args.server} server, settings {args.server_setting or 'default'}; "
+            f"torch threads {args.torch_threads or 'default'}; "
             f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
         )
         median = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in rows.items()}
