@@ -21,7 +21,7 @@ from tasks.classify import classify_segments
 from tasks.engine import Progress
 from tasks.ingest import Limits, ingest, load_texts
 from tasks.merge import MERGE_BUDGET_FACTOR, merge_extractive
-from tasks.models import load_tokenizer, pick_device
+from tasks.models import keep_out_of_garbage_collection, load_tokenizer, pick_device
 from tasks.plan import Plan, SegmentPlan
 from tasks.prose import count_unclean
 from tasks.segment import segment_documents
@@ -61,6 +61,7 @@ def store_identity(data_dir: str) -> str:
 def step_segment(
     data_dir: str, plan: SegmentPlan, doc_ids: list[str], run_id: str, role: str, shard: int = 0
 ) -> dict[str, Any]:
+    keep_out_of_garbage_collection()
     start = time.perf_counter()
     counts = segment_documents(Store(data_dir), doc_ids, plan.segmenter(), f"{run_id}-{shard:05d}-segments-{role}")
     # The budgets in force, which may be lower than asked: a model's own limit caps them.
@@ -77,6 +78,7 @@ def step_classify(
     progress: Progress | None = None,
     shard: int = 0,
 ) -> dict[str, Any]:
+    keep_out_of_garbage_collection()
     start = time.perf_counter()
     assert plan.classifier and plan.classifier_segments
     counts = classify_segments(
@@ -100,6 +102,7 @@ def step_summarize(
     progress: Progress | None = None,
     shard: int = 0,
 ) -> dict[str, Any]:
+    keep_out_of_garbage_collection()
     start = time.perf_counter()
     assert plan.summarizer and plan.summarizer_segments
     counts = summarize_segments(
