@@ -93,6 +93,29 @@ def stand_in_models(directory: Path) -> tuple[str, str]:
     return paths[0], paths[1]
 
 
+class StandIn:
+    """An inbox of `n` documents cut from QMSum and the stand-in models, under `work`; the flow's
+    parameters for one data directory there."""
+
+    def __init__(self, corpus: Path, work: Path, n: int, chars: int = 6000) -> None:
+        self.work, self.inbox = work, work / "inbox"
+        self.inbox.mkdir()
+        for i, text in enumerate(documents(corpus, n, chars)):
+            (self.inbox / f"doc{i:04d}.txt").write_text(text, encoding="utf-8")
+        self.classifier, self.summarizer = off_main(stand_in_models, work / "models")
+
+    def params(self, name: str, **fields: Any) -> ProcessParams:
+        return ProcessParams(
+            inputs=[str(self.inbox)],
+            data_dir=str(self.work / name),
+            classifier=self.classifier,
+            summarizer=self.summarizer,
+            max_new_tokens=8,
+            device="cpu",
+            **fields,
+        )
+
+
 def start_server(home: Path, settings: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -246,11 +269,7 @@ def main() -> None:
 
         torch.set_num_threads(args.torch_threads)  # every thread's OpenMP team takes this size
     work = Path(tempfile.mkdtemp(prefix="longdoc-prefect-overhead-"))
-    inbox = work / "inbox"
-    inbox.mkdir()
-    for n, text in enumerate(documents(Path(args.corpus), args.documents, args.chars)):
-        (inbox / f"doc{n:04d}.txt").write_text(text, encoding="utf-8")
-    classifier, summarizer = off_main(stand_in_models, work / "models")
+    stand_in = StandIn(Path(args.corpus), work, args.documents, args.chars)
     settings = dict(setting.split("=", 1) for setting in args.server_setting)
     server = None
     if args.server == "own":
@@ -268,15 +287,7 @@ def main() -> None:
         meter = Meter()
 
         def params(name: str) -> ProcessParams:
-            return ProcessParams(
-                inputs=[str(inbox)],
-                data_dir=str(work / name),
-                classifier=classifier,
-                summarizer=summarizer,
-                max_new_tokens=8,
-                device="cpu",
-                shard_documents=args.shard_documents,
-            )
+            return stand_in.params(name, shard_documents=args.shard_documents)
 
         reports: list[dict[str, Any]] = []
 

@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from prefect_overhead import ProcessParams, documents, off_main, stand_in_models
+from prefect_overhead import ProcessParams, StandIn, off_main
 
 from flows.cli import configure_prefect
 
@@ -55,11 +55,7 @@ def main() -> None:
     parser.add_argument("--no-freeze", action="store_true", help="no gc.freeze at loads and stage starts")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="longdoc-stage-in-task-"))
-    inbox = work / "inbox"
-    inbox.mkdir()
-    for n, text in enumerate(documents(Path(args.corpus), args.documents, 6000)):
-        (inbox / f"doc{n:04d}.txt").write_text(text, encoding="utf-8")
-    classifier, summarizer = off_main(stand_in_models, work / "models")
+    stand_in = StandIn(Path(args.corpus), work, args.documents)
     os.environ.pop("PREFECT_API_URL", None)
     os.environ["PREFECT_HOME"] = str(work / "prefect")
     configure_prefect()
@@ -76,10 +72,7 @@ def main() -> None:
     collections = FullCollections()
 
     def prepared(name: str) -> tuple[ProcessParams, Any, Any, str]:
-        p = ProcessParams(
-            inputs=[str(inbox)], data_dir=str(work / name), classifier=classifier, summarizer=summarizer,
-            max_new_tokens=8, device="cpu",
-        )  # fmt: skip
+        p = stand_in.params(name)
         plan, run_id = p.make_plan(), steps.new_run_id()
         shard = steps.step_shard(p.data_dir, steps.step_ingest(p.data_dir, p.inputs, run_id)["doc_ids"], 200)[0]
         if args.stage == "summarize":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from prefect_overhead import ProcessParams, documents, off_main, plain_run, stand_in_models
+from prefect_overhead import StandIn, off_main, plain_run
 
 
 def main() -> None:
@@ -33,23 +33,9 @@ def main() -> None:
     args = parser.parse_args()
     import psutil
 
-    work = Path(tempfile.mkdtemp(prefix="longdoc-thread-regime-"))
-    inbox = work / "inbox"
-    inbox.mkdir()
-    for n, text in enumerate(documents(Path(args.corpus), args.documents, 6000)):
-        (inbox / f"doc{n:04d}.txt").write_text(text, encoding="utf-8")
-    classifier, summarizer = off_main(stand_in_models, work / "models")
+    stand_in = StandIn(Path(args.corpus), Path(tempfile.mkdtemp(prefix="longdoc-thread-regime-")), args.documents)
+    params = stand_in.params
     me = psutil.Process()
-
-    def params(name: str) -> ProcessParams:
-        return ProcessParams(
-            inputs=[str(inbox)],
-            data_dir=str(work / name),
-            classifier=classifier,
-            summarizer=summarizer,
-            max_new_tokens=8,
-            device="cpu",
-        )
 
     def timed(regime: str, index: int) -> tuple[float, float]:
         cpu, start = sum(me.cpu_times()[:2]), time.perf_counter()
