@@ -135,7 +135,9 @@ def run_shards(params: ProcessParams, plan: Plan, shards: list[Shard], run_id: s
                     inferred.append(future)
                     unit += 1
             futures["aggregate"].append(runner.submit(aggregate_task, common, wait_for=[segmented, *inferred]))
-        return {stage: observe.combine_shard_results(items) for stage, items in futures.items() if items}
+        results = {stage: observe.combine_shard_results(items) for stage, items in futures.items() if items}
+    observe.finish_progress(progress)
+    return results
 
 
 @flow(name="process-documents", log_prints=True)

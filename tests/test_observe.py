@@ -1,4 +1,5 @@
-"""The progress reporter: few round trips to the server, the first batch and the end always."""
+"""The progress reporter: few round trips to the server; the first batch and the end always
+logged; the artifact moved seldom, and to 100 by the flow at the end."""
 
 from __future__ import annotations
 
@@ -32,14 +33,16 @@ def reports(monkeypatch: pytest.MonkeyPatch) -> tuple[Clock, list[Any], list[flo
     return clock, logged, moved
 
 
-def test_a_fast_task_logs_its_first_batch_and_its_end_and_moves_the_artifact_once(reports: Any) -> None:
+def test_a_fast_task_logs_its_first_batch_and_its_end_and_leaves_the_artifact_to_the_flow(reports: Any) -> None:
     clock, logged, moved = reports
     report = observe.progress_reporter("classify", observe.ProgressSpec("0" * 32, 1, 4))
     for done in [*range(8, 100, 8), 100]:  # 13 batches in half a second
         clock.now += 0.04
         report(done, 100)
     assert logged == [("classify", 8, 100), ("classify", 100, 100)]
-    assert moved == [50.0]  # unit 1 of 4, finished
+    assert moved == []
+    observe.finish_progress(observe.RunProgress("0" * 32, 4))
+    assert moved == [100.0]
 
 
 def test_a_slow_task_reports_every_interval_and_every_tenth_at_most(reports: Any) -> None:
@@ -52,4 +55,14 @@ def test_a_slow_task_reports_every_interval_and_every_tenth_at_most(reports: Any
     assert steps[0] == 1 and steps[-1] == 100
     assert len(steps) == 11  # once per tenth: the interval never held a tenth back here
     assert all(b - a >= 2 for a, b in itertools.pairwise(steps))
-    assert moved[-1] == 100.0 and len(moved) == 10 and moved == sorted(moved)
+    assert moved == [10.0 * tenth for tenth in range(1, 11)]  # once per tenth: ten seconds apart here
+
+
+def test_the_artifact_moves_once_in_ten_seconds_at_most(reports: Any) -> None:
+    clock, logged, moved = reports
+    report = observe.progress_reporter("summarize", observe.ProgressSpec("0" * 32, 0, 1))
+    for done in range(1, 101):  # a batch every quarter second: a tenth every 2.5 s
+        clock.now += 0.25
+        report(done, 100)
+    assert moved == [40.0, 80.0]
+    assert [done for _, done, _ in logged][-1] == 100
