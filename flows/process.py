@@ -2,19 +2,20 @@
 
 Ingest reads every input once; the documents are then cut into deterministic shards and each
 shard runs segment -> classify / summarize -> aggregate as its own task runs, on the task
-runner the parameters name (threads, or Dask). A shard a past run finished with the same
-configuration, in the same data directory, is skipped from Prefect's cache. Bookkeeping (the
-plan, the shards, the artifacts) are plain calls in the flow run: task runs are for the work
-that may fail and be retried or cached.
+runner the parameters name (threads, or Dask). A shard stage is skipped when the data directory
+records it as finished for the same configuration (a completion marker whose part files are all
+still there, tasks.steps.unless_done); Prefect caches no shard stage, since a cache outside the
+data directory cannot know what became of it. Bookkeeping (the plan, the shards, the artifacts)
+are plain calls in the flow run: task runs are for the work that may fail and be retried.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.context import TaskRunContext
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
@@ -28,20 +29,8 @@ from tasks.shards import Shard
 RETRIES: dict[str, Any] = {"retries": 2, "retry_delay_seconds": exponential_backoff(backoff_factor=5)}
 
 
-def _shard_cache_key(context: TaskRunContext, arguments: dict[str, Any]) -> str | None:
-    """A finished shard is finished for the same documents, configuration and data directory."""
-    params: ProcessParams = arguments["params"]
-    plan: Plan = arguments["plan"]
-    shard: Shard = arguments["shard"]
-    return f"longdoc-{context.task.name}-{plan.config_id}-{steps.store_identity(params.data_dir)}-{shard.key}"
-
-
-SHARD_TASK: dict[str, Any] = {
-    **RETRIES,
-    "cache_key_fn": _shard_cache_key,
-    "cache_expiration": timedelta(days=30),
-    "persist_result": True,
-}
+# Whether a shard stage is done is decided in the task, from the data directory (unless_done).
+SHARD_TASK: dict[str, Any] = {**RETRIES, "cache_policy": NO_CACHE}
 
 
 @task(name="ingest", **RETRIES)
@@ -55,34 +44,58 @@ def ingest_task(params: ProcessParams, run_id: str) -> dict[str, Any]:
 
 @task(name="segment", task_run_name="segment-shard-{shard.index}", **SHARD_TASK)
 def segment_task(params: ProcessParams, plan: Plan, shard: Shard, run_id: str) -> dict[str, Any]:
-    results: dict[str, Any] = {"seconds": 0.0}
-    for role, seg_plan in (("classifier", plan.classifier_segments), ("summarizer", plan.summarizer_segments)):
-        if seg_plan:
-            out = steps.step_segment(params.data_dir, seg_plan, list(shard.doc_ids), run_id, role, shard.index)
-            results["seconds"] += out.pop("seconds")
-            results.update(out)
-    return results
+    def work() -> dict[str, Any]:
+        results: dict[str, Any] = {"seconds": 0.0}
+        for role, seg_plan in (("classifier", plan.classifier_segments), ("summarizer", plan.summarizer_segments)):
+            if seg_plan:
+                out = steps.step_segment(params.data_dir, seg_plan, list(shard.doc_ids), run_id, role, shard.index)
+                results["seconds"] += out.pop("seconds")
+                results.update(out)
+        return results
+
+    return steps.unless_done(params.data_dir, "segment", plan, shard, run_id, work)
 
 
 @task(name="classify", task_run_name="classify-shard-{shard.index}", **SHARD_TASK)
 def classify_task(
     params: ProcessParams, plan: Plan, shard: Shard, run_id: str, progress: observe.ProgressSpec
 ) -> dict[str, Any]:
-    report = observe.progress_reporter("classify", progress)
-    return steps.step_classify(params.data_dir, plan, list(shard.doc_ids), run_id, params.device, report, shard.index)
+    report, docs = observe.progress_reporter("classify", progress), list(shard.doc_ids)
+    return steps.unless_done(
+        params.data_dir,
+        "classify",
+        plan,
+        shard,
+        run_id,
+        lambda: steps.step_classify(params.data_dir, plan, docs, run_id, params.device, report, shard.index),
+    )
 
 
 @task(name="summarize", task_run_name="summarize-shard-{shard.index}", **SHARD_TASK)
 def summarize_task(
     params: ProcessParams, plan: Plan, shard: Shard, run_id: str, progress: observe.ProgressSpec
 ) -> dict[str, Any]:
-    report = observe.progress_reporter("summarize", progress)
-    return steps.step_summarize(params.data_dir, plan, list(shard.doc_ids), run_id, params.device, report, shard.index)
+    report, docs = observe.progress_reporter("summarize", progress), list(shard.doc_ids)
+    return steps.unless_done(
+        params.data_dir,
+        "summarize",
+        plan,
+        shard,
+        run_id,
+        lambda: steps.step_summarize(params.data_dir, plan, docs, run_id, params.device, report, shard.index),
+    )
 
 
 @task(name="aggregate", task_run_name="aggregate-shard-{shard.index}", **SHARD_TASK)
 def aggregate_task(params: ProcessParams, plan: Plan, shard: Shard, run_id: str) -> dict[str, Any]:
-    return steps.step_aggregate(params.data_dir, plan, list(shard.doc_ids), run_id, shard=shard.index)
+    return steps.unless_done(
+        params.data_dir,
+        "aggregate",
+        plan,
+        shard,
+        run_id,
+        lambda: steps.step_aggregate(params.data_dir, plan, list(shard.doc_ids), run_id, shard=shard.index),
+    )
 
 
 @task(name="record-run", **RETRIES)
@@ -111,7 +124,8 @@ def record_task(
 def run_shards(params: ProcessParams, plan: Plan, shards: list[Shard], run_id: str) -> dict[str, dict[str, Any]]:
     """Every stage of every shard as its own task run, on the task runner the parameters name
     (entered here, in the flow run, rather than in a subflow: a flow run costs about a second
-    of API calls and shutdown); results per stage."""
+    of API calls and shutdown); results per stage, and under "shard" how many shards were
+    skipped whole (every stage's completion marker checked out)."""
     progress = observe.start_progress(run_id, len(shards) * (bool(plan.classifier) + bool(plan.summarizer)))
     futures: dict[str, list[Any]] = {"segment": [], "classify": [], "summarize": [], "aggregate": []}
     gpu = gpu_annotation(params)
@@ -137,7 +151,14 @@ def run_shards(params: ProcessParams, plan: Plan, shards: list[Shard], run_id: s
             futures["aggregate"].append(runner.submit(aggregate_task, common, wait_for=[segmented, *inferred]))
         results = {stage: observe.combine_shard_results(items) for stage, items in futures.items() if items}
     observe.finish_progress(progress)
+    results["shard"] = {"shards": len(shards), "shards_cached": shards_skipped_whole(futures), "seconds": 0.0}
     return results
+
+
+def shards_skipped_whole(futures: dict[str, list[Any]]) -> int:
+    """How many shards had every stage skipped (each stage's futures are in shard order)."""
+    per_shard = zip(*([(stage, f) for f in items] for stage, items in futures.items() if items), strict=True)
+    return sum(all(f.result().get(f"{stage}_shards_skipped") for stage, f in stages) for stages in per_shard)
 
 
 @flow(name="process-documents", log_prints=True)

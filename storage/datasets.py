@@ -22,8 +22,6 @@ import pyarrow.parquet as pq
 
 from storage.schema import SCHEMAS
 
-IDENTITY_FILE = "store-id"
-
 
 class StorageError(Exception):
     """A path or URL that cannot be read or written."""
@@ -77,20 +75,6 @@ class Store:
         directory = cache / "warehouses" / digest
         directory.mkdir(parents=True, exist_ok=True)
         return directory / name
-
-    def identity(self) -> str:
-        """A random id kept in the store's root: a store deleted and made again gets a new one,
-        so nothing cached about the old one (finished shards) is taken for the new one."""
-        fs, base = self.fs_and_base
-        path = f"{base}/{IDENTITY_FILE}"
-        if fs.get_file_info(path).type == pafs.FileType.NotFound:
-            fs.create_dir(base, recursive=True)
-            tmp = f"{base}/.{IDENTITY_FILE}.{uuid.uuid4().hex}.tmp"
-            with fs.open_output_stream(tmp) as out:
-                out.write(uuid.uuid4().hex.encode())
-            fs.move(tmp, path)  # whole or absent, never half written
-        with fs.open_input_stream(path) as source:
-            return str(source.read().decode().strip())
 
     def table_dir(self, table: str) -> str:
         return f"{self.fs_and_base[1]}/{table}"

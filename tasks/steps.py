@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
-from storage import warehouse
+from storage import completion, warehouse
 from storage.datasets import Store, is_in
 from tasks.aggregate import DocumentLabel, doc_labels, doc_segment_summaries, result_rows
 from tasks.classify import classify_segments
@@ -54,8 +56,38 @@ def step_shard(data_dir: str, doc_ids: list[str], max_documents: int) -> list[Sh
     return make_shards(Store(data_dir), doc_ids, max_documents)
 
 
-def store_identity(data_dir: str) -> str:
-    return Store(data_dir).identity()
+def stage_outputs(stage: str, plan: Plan, doc_ids: list[str]) -> list[tuple[str, ds.Expression]]:
+    """Where a shard stage's output lies: (table, its rows there) for each table it writes."""
+    docs = is_in("doc_id", doc_ids)
+    if stage == "segment":
+        seg_plans = (plan.classifier_segments, plan.summarizer_segments)
+        return [("segments", (pc.field("segmenter") == p.segmenter_id) & docs) for p in seg_plans if p]
+    if stage == "classify" and plan.classifier:
+        return [("segment_labels", (pc.field("model") == plan.classifier.model_id) & docs)]
+    if stage == "summarize" and plan.summarizer:
+        return [("segment_summaries", (pc.field("model") == plan.summarizer.model_id) & docs)]
+    if stage == "aggregate":
+        return [("document_results", (pc.field("config_id") == plan.config_id) & docs)]
+    raise ValueError(f"no outputs known for stage {stage!r} of this plan")
+
+
+def unless_done(
+    data_dir: str, stage: str, plan: Plan, shard: Shard, run_id: str, work: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Run one stage of one shard unless the data directory records it as done: its completion
+    marker is there and every part file it names still is (storage/completion.py). After the
+    work, the marker names the parts that now hold the shard's output, old and new alike, so it
+    stays true of a directory that was partly deleted and then mended. `<stage>_shards_skipped`
+    says which it was."""
+    store, start = Store(data_dir), time.perf_counter()
+    name = completion.marker_name(stage, plan.config_id, shard.key)
+    if completion.is_done(store, name):
+        return {f"{stage}_shards_skipped": 1, "seconds": time.perf_counter() - start}
+    result = work()
+    parts = completion.output_parts(store, stage_outputs(stage, plan, list(shard.doc_ids)))
+    about = {"stage": stage, "config_id": plan.config_id, "shard": shard.key, "documents": len(shard.doc_ids)}
+    completion.record(store, name, parts, about | {"run_id": run_id})
+    return result | {f"{stage}_shards_skipped": 0}
 
 
 def step_segment(

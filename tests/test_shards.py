@@ -49,12 +49,6 @@ def test_shard_key_names_the_content(tmp_path: Path) -> None:
     assert [s.key for s in fewer] == [s.key for s in first[:2]]
 
 
-def test_store_identity_is_kept_and_new_for_a_new_store(tmp_path: Path) -> None:
-    first = Store(str(tmp_path / "a")).identity()
-    assert Store(str(tmp_path / "a")).identity() == first
-    assert Store(str(tmp_path / "b")).identity() != first
-
-
 def test_combine_adds_counts_and_keeps_settings() -> None:
     combined = combine(
         [
