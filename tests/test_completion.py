@@ -26,6 +26,7 @@ from storage.schema import KEYS
 from tasks import steps
 from tasks.plan import Plan
 from tasks.shards import Shard
+from tests.test_object_store import s3  # noqa: F401  (the fixture: an S3 server on loopback)
 
 STAGES = ("segment", "classify", "summarize", "aggregate")
 TABLES = ("segments", "segment_labels", "segment_summaries", "document_results")
@@ -255,3 +256,24 @@ def test_an_old_backup_through_the_cli(tmp_path: Path, tiny_bert_classifier: str
     assert table_counts(data) == after and no_duplicates(after)
     rows = warehouse.query(Store(str(data)), "SELECT count(*), count(DISTINCT doc_id) FROM document_results")[1]
     assert rows == [(7, 7)]
+
+
+def test_markers_in_an_object_store(s3: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The same through the storage seam on S3 (moto): written whole, checked, distrusted once a
+    named part is gone."""
+    import pyarrow.compute as pc
+
+    from tests.conftest import document_row
+
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.setenv(variable, s3[variable])
+    store = Store("s3://longdoc-test/markers")
+    part = store.write_part("documents", [document_row("d1", "text")], "p1")
+    parts = completion.output_parts(store, [("documents", pc.field("doc_id") == "d1")])
+    assert list(parts) == ["documents/p1.parquet"]
+    name = completion.marker_name("aggregate", "c0ffee", "k1")
+    assert not completion.is_done(store, name)
+    completion.record(store, name, parts, {"stage": "aggregate"})
+    assert completion.is_done(store, name) and store.read("documents").num_rows == 1
+    store.fs_and_base[0].delete_file(str(part))
+    assert not completion.is_done(store, name)
