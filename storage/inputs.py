@@ -136,14 +136,14 @@ def _walk_local(root: str) -> tuple[list[InputFile], list[BadInput]]:
     files: list[InputFile] = []
     bad: list[BadInput] = []
     fs = pafs.LocalFileSystem()
-    if not valid_utf8(root):
-        return files, [_bad_name(fs, root)]
     try:
         info = os.stat(root)
     except OSError as exc:
         if os.path.islink(root):
             bad.append(_bad_link(fs, root, exc))
         return files, bad
+    if not valid_utf8(root):
+        return files, [_bad_name(fs, root)]
     if stat.S_ISDIR(info.st_mode):
         _walk_dir(fs, root, {os.path.realpath(root)}, files, bad)
     else:
