@@ -232,3 +232,14 @@ def test_record_ids_reach_the_store_encoded_and_lone_surrogates_never_do(tmp_pat
     assert docs["t"]["title"] == "x%ED%BF%BF"
     rejects = {r["source_uri"].rsplit("#", 1)[1]: r["reason"] for r in store.read("rejects").to_pylist()}
     assert rejects == {"line-2": "duplicate-id", "s": "undecodable"}
+
+
+def test_an_input_argument_that_is_not_utf8_is_one_line_at_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli import main
+
+    name = str(tmp_path / os.fsdecode(b"caf\xe9.txt"))  # as Python sees argv bytes
+    assert main(["run", name, "--data-dir", str(tmp_path / "d"), "--no-classify", "--no-summarize"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("longdoc: error: INPUT ") and "caf%E9.txt" in err and "\n" not in err
