@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 BOILERPLATE = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "svg", "iframe")
 BLOCKS = {
@@ -161,11 +162,20 @@ class _OpenElements:
             self.pop_to(last)
 
 
-def nesting_depth(html: str, stop_at: int) -> int:
-    """The deepest nesting of elements in `html` as a parser would build it (an estimate), in
-    one linear pass; the pass stops as soon as the depth passes `stop_at`."""
+@dataclass
+class Shape:
+    """What makes lexbor slow: nesting depth, and `<option>`s in a `<select>` (each one added
+    costs time in proportion to those before it: 40k options in one list took 9 s)."""
+
+    depth: int = 0  # the deepest nesting
+    options: int = 0  # <option>s directly in <select>s, all lists together
+
+
+def html_shape(html: str, max_depth: int, max_options: int) -> Shape:
+    """The shape of `html` as a parser would build it (an estimate), in one linear pass that
+    stops as soon as the depth or the options pass their limits."""
     stack = _OpenElements()
-    deepest = 0
+    shape = Shape()
     pos = 0
     while match := _TAG.search(html, pos):
         pos = match.end()
@@ -178,14 +188,14 @@ def nesting_depth(html: str, stop_at: int) -> int:
                 stack.pop_to(last)
             continue
         _open(stack, name, self_closed=html[pos - 2] == "/")
-        if len(stack.names) > deepest:
-            deepest = len(stack.names)
-            if deepest > stop_at:
-                break
+        shape.depth = max(shape.depth, len(stack.names))
+        shape.options += name == "option" and stack.names[-2:-1] == ["select"]
+        if shape.depth > max_depth or shape.options > max_options:
+            break
         if name in RAW_TEXT:  # its text is not markup: go on after its end tag
             close = _RAW_END[name].search(html, pos)
             pos = close.end() if close else len(html)
-    return deepest
+    return shape
 
 
 def _open(stack: _OpenElements, name: str, self_closed: bool) -> None:

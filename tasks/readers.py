@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks.html_text import html_to_text, nesting_depth
+from tasks.html_text import html_shape, html_to_text
 
 MIB = 1024 * 1024
 TEXT_FORMATS = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md"}
@@ -47,6 +47,7 @@ class Limits:
     max_record_file_bytes: int = 1024 * MIB  # a jsonl/parquet file holding many documents
     max_unpack_ratio: int = 100  # a zip member inflating more than this (past 1 MiB) is a bomb
     max_html_depth: int = 512  # HTML elements nested deeper (parse time grows with depth x tags)
+    max_html_options: int = 20_000  # <option>s in <select> lists (parse time grows with their square)
 
     def file_limit(self, suffix: str) -> int:
         return self.max_record_file_bytes if suffix in RECORD_FORMATS else self.max_document_bytes
@@ -56,7 +57,8 @@ class Limits:
         """These limits and the readers' version: a file read under other ones is read again."""
         return (
             f"readers={READERS_VERSION};bytes={self.max_document_bytes};pages={self.max_pages};"
-            f"records={self.max_record_file_bytes};ratio={self.max_unpack_ratio};depth={self.max_html_depth}"
+            f"records={self.max_record_file_bytes};ratio={self.max_unpack_ratio};"
+            f"depth={self.max_html_depth};options={self.max_html_options}"
         )
 
 
@@ -196,11 +198,13 @@ def _id_text(value: Any) -> str:
 
 
 def _html_document(uri: str, stem: str, html: str, meta: dict[str, Any], limits: Limits) -> Document:
-    """An HTML page's text, refused before parsing when nested so deep that parsing would take
-    minutes (a linear pre-scan estimates the depth)."""
-    limit = limits.max_html_depth
-    if nesting_depth(html, limit) > limit:
-        raise RejectedInput("too-deep", f"elements nested more than {limit} deep")
+    """An HTML page's text, refused before parsing when shaped so that parsing would take
+    minutes (a linear pre-scan estimates the shape)."""
+    shape = html_shape(html, limits.max_html_depth, limits.max_html_options)
+    if shape.depth > limits.max_html_depth:
+        raise RejectedInput("too-deep", f"elements nested more than {limits.max_html_depth} deep")
+    if shape.options > limits.max_html_options:
+        raise RejectedInput("too-complex", f"more than {limits.max_html_options} <option>s in <select> lists")
     body, title = html_to_text(html)
     return Document(uri, "html", title or stem, body, meta)
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tasks.html_text import nesting_depth
+from tasks.html_text import html_shape
 from tasks.readers import Limits, RejectedInput, decode, normalize_newlines, read_documents, record_id
 from tests.sample_files import make_docx, make_lying_docx, make_pdf, make_zip_bomb
 
@@ -248,6 +248,20 @@ def test_a_hundred_thousand_nested_divs_are_refused_in_moments() -> None:
     assert time.perf_counter() - start < 5  # a generous bound: the pre-scan stops at depth 513
 
 
+def test_a_select_list_of_too_many_options_is_refused_in_moments() -> None:
+    import time
+
+    options = "".join(f"<option>{n}</option>" for n in range(100_000))
+    start = time.perf_counter()
+    assert reason_of("form.html", f"<select>{options}</select>".encode()) == "too-complex"  # parsed: over a minute
+    assert time.perf_counter() - start < 5
+    grouped = "".join(f"<optgroup>{options[:2000]}</optgroup>" for _ in range(100))  # fast to parse: not counted
+    assert html_shape(f"<select>{grouped}</select>", 512, 20_000).options == 0
+    few = "<p>Pick</p><select>" + "".join(f"<option>{n}</option>" for n in range(1000)) + "</select>"
+    assert reason_of("few.html", few.encode(), Limits(max_html_options=999)) == "too-complex"
+    assert "Pick" in read_one("ok.html", few.encode(), Limits(max_html_options=1000)).text
+
+
 @pytest.mark.parametrize(
     ("shape", "deep"),
     [  # markup whose elements close themselves, or hold no tags, is not deep however long
@@ -267,7 +281,7 @@ def test_a_hundred_thousand_nested_divs_are_refused_in_moments() -> None:
     ],
 )
 def test_the_depth_estimate_follows_how_html_nests(shape: str, deep: bool) -> None:
-    assert (nesting_depth("<html><body>" + shape + "</body></html>", 512) > 512) is deep
+    assert (html_shape("<html><body>" + shape + "</body></html>", 512, 10**6).depth > 512) is deep
 
 
 tree = st.recursive(
@@ -287,7 +301,7 @@ def _html_and_depth(node) -> tuple[str, int]:  # type: ignore[no-untyped-def]
 @given(tree)
 def test_the_depth_of_well_formed_html_is_exact(node) -> None:  # type: ignore[no-untyped-def]
     html, depth = _html_and_depth(node)
-    assert nesting_depth(html, 10_000) == depth
+    assert html_shape(html, 10_000, 0).depth == depth
 
 
 @given(st.text(st.characters(blacklist_categories=("Cc", "Cs"), whitelist_characters="\r\n\t"), min_size=1))
