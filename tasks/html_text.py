@@ -83,6 +83,8 @@ P_CLOSERS = {"address", "article", "aside", "blockquote", "center", "details", "
 P_CLOSERS |= {"fieldset", "figcaption", "figure", "footer", "header", "hgroup", "main", "menu", "nav", "ol", "p"}
 P_CLOSERS |= {"search", "section", "summary", "ul", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "listing", "form"}
 P_CLOSERS |= {"li", "dt", "dd", "hr", "table"}
+SPECIAL = LIST_SCOPE | P_CLOSERS | {"tr", "tbody", "thead", "tfoot", "colgroup", "head", "noscript", "frameset"}
+FORMATTING = {"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"}
 # Groups of elements, and the scopes that stop a search for them: a start tag closes the last
 # open element of its sibling group unless a scope element was opened after that one.
 GROUPS = {
@@ -100,6 +102,7 @@ GROUPS = {
     "table-scope": TABLE_SCOPE,
     "select": {"select", "datalist", "optgroup"},
     "ruby-scope": {"ruby"},
+    "special": SPECIAL,
 }
 SIBLINGS = {  # start tag: (the group it closes, the scope that stops the search)
     "p": ("p", "button-scope"),
@@ -151,9 +154,19 @@ class _OpenElements:
         """Close the element at `index` and everything opened inside it."""
         while len(self.names) > index:
             name = self.names.pop()
-            self.at[name].pop()
+            if name:
+                self.at[name].pop()
             for group in IN_GROUPS.get(name, ()):
                 self.at[group].pop()
+        while self.names and not self.names[-1]:  # unlinked: nothing is open inside it any more
+            self.names.pop()
+
+    def unlink(self, index: int) -> None:
+        """Close the formatting element at `index` but keep the blocks opened inside it open (the
+        standard's "adoption agency": `<a><div>x</a>` leaves the div open). Its place stays
+        counted in the depth until what is inside it closes, which may only overestimate."""
+        self.at[self.names[index]].pop()
+        self.names[index] = ""
 
     def close(self, group: str, scope: str) -> None:
         """Close the last open element of `group`, unless a `scope` element is opened after it."""
@@ -184,7 +197,11 @@ def html_shape(html: str, max_depth: int, max_options: int) -> Shape:
             continue
         name = name.lower()
         if end:  # an end tag closes what it matches, and everything inside it
-            if (last := stack.last(name)) >= 0:
+            if (last := stack.last(name)) < 0:
+                continue
+            if name in FORMATTING and stack.last("special") > last:
+                stack.unlink(last)
+            else:
                 stack.pop_to(last)
             continue
         _open(stack, name, self_closed=html[pos - 2] == "/")

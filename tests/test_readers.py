@@ -278,6 +278,9 @@ def test_a_select_list_of_too_many_options_is_refused_in_moments() -> None:
         ("<dl><dt>" * 3000, True),
         ("<b>x" * 3000, True),
         ("<table><tr><td>" * 3000, True),
+        ("<a><div>x</a>" * 3000, True),  # each div stays open (and took 3 s at 20k, quadratic)
+        ("<b><div>x</b></div>" * 3000, False),
+        ("<p><b>x</b></p><i>y</i>" * 3000, False),
     ],
 )
 def test_the_depth_estimate_follows_how_html_nests(shape: str, deep: bool) -> None:
