@@ -93,8 +93,8 @@ def _expand(pattern: str) -> tuple[list[InputFile], list[BadInput]]:
 
 
 def _bad_pattern(pattern: str, exc: Exception) -> BadInput:
-    if isinstance(exc, ValueError) and "null" in str(exc):
-        return BadInput(escape_text(pattern), "bad-name", "the name holds a NUL byte")
+    if isinstance(exc, ValueError) and "null" in str(exc):  # the NUL encoded too: no store cuts the name short
+        return BadInput(escape_text(pattern).replace("\x00", "%00"), "bad-name", "the name holds a NUL byte")
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return BadInput(escape_text(pattern), "unreadable", escape_text(first)[:200])
 

@@ -178,7 +178,7 @@ def test_names_that_are_not_utf8_are_bad_name_rejects_and_the_run_goes_on(tmp_pa
     rejects = {r["source_uri"].rsplit("/", 1)[-1]: (r["reason"], r["error"]) for r in store.read("rejects").to_pylist()}
     assert rejects["caf%E9.txt"][0] == "bad-name" and "not valid UTF-8" in rejects["caf%E9.txt"][1]
     assert rejects["dir%FF"][0] == "bad-name" and rejects["gone%E9.txt"][0] == "missing-input"
-    assert rejects["nul\x00.txt"] == ("bad-name", "the name holds a NUL byte")
+    assert rejects["nul%00.txt"] == ("bad-name", "the name holds a NUL byte")
     again = ingest(store, [str(box), missing, "nul\x00.txt"], "run2")
     assert again.rejects_new == 0 and again.rejects_by_reason == result.rejects_by_reason
 
