@@ -101,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from storage.inputs import escape_text, valid_utf8
+
+    if bad := [name for name in args.inputs if not valid_utf8(name)]:  # Prefect's parameters are JSON
+        return _fail(f"INPUT {escape_text(bad[0])} is not valid UTF-8: name its folder (it is then a bad-name reject)")
     params = make_params(args, args.inputs)
     if isinstance(params, int):
         return params

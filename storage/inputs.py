@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
+import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,10 @@ from dataclasses import dataclass, field
 import pyarrow.fs as pafs
 
 from storage.datasets import StorageError, is_url, split_uri, to_uri
+
+# A str that came from undecodable bytes (a file name, via surrogate escapes) or from a JSON
+# "\ud800" escape holds lone surrogates: they cannot be written as UTF-8, so not to Parquet.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -58,13 +63,10 @@ def expand_inputs(patterns: Sequence[str], exclude: str | None = None) -> Inputs
     seen: set[str] = set()
     seen_bad: set[str] = set()
     for pattern in patterns:
-        fs, path = _split(pattern)
-        glob = any(c in path for c in "*?[")
-        root = _glob_root(path) if glob else path
-        files, bad = _walk_local(root) if isinstance(fs, pafs.LocalFileSystem) else _walk_remote(fs, root)
-        if glob:
-            files = [f for f in files if fnmatch.fnmatch(f.path, path)]
-            bad = [b for b in bad if fnmatch.fnmatch(b.path, path)]
+        try:
+            files, bad = _expand(pattern)
+        except Exception as exc:  # a pattern no filesystem accepts (a NUL byte, an unknown scheme)
+            files, bad = [], [_bad_pattern(pattern, exc)]
         files = [f for f in files if not (skip and f.path.startswith(skip))]
         if not files and not bad:
             found.missing.append(pattern)
@@ -77,6 +79,42 @@ def expand_inputs(patterns: Sequence[str], exclude: str | None = None) -> Inputs
                 seen_bad.add(entry.uri)
                 found.bad.append(entry)
     return found
+
+
+def _expand(pattern: str) -> tuple[list[InputFile], list[BadInput]]:
+    fs, path = _split(pattern)
+    glob = any(c in path for c in "*?[")
+    root = _glob_root(path) if glob else path
+    files, bad = _walk_local(root) if isinstance(fs, pafs.LocalFileSystem) else _walk_remote(fs, root)
+    if glob:
+        files = [f for f in files if fnmatch.fnmatch(f.path, path)]
+        bad = [b for b in bad if fnmatch.fnmatch(b.path, path)]
+    return files, bad
+
+
+def _bad_pattern(pattern: str, exc: Exception) -> BadInput:
+    if isinstance(exc, ValueError) and "null" in str(exc):  # the NUL encoded too: no store cuts the name short
+        return BadInput(escape_text(pattern).replace("\x00", "%00"), "bad-name", "the name holds a NUL byte")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return BadInput(escape_text(pattern), "unreadable", escape_text(first)[:200])
+
+
+def valid_utf8(text: str) -> bool:
+    return _SURROGATE.search(text) is None
+
+
+def escape_text(text: str) -> str:
+    """`text` with each byte that is not UTF-8 percent-encoded (`caf\xe9` -> `caf%E9`), so that
+    it can be stored; valid text is returned unchanged."""
+    if valid_utf8(text):
+        return text
+    return _SURROGATE.sub(lambda m: "".join(f"%{b:02X}" for b in _raw_bytes(m.group())), text)
+
+
+def _raw_bytes(char: str) -> bytes:
+    """The bytes a lone surrogate stands for: the undecodable byte of a surrogate escape, else
+    the surrogate's own (invalid) UTF-8 encoding."""
+    return char.encode("utf-8", "surrogateescape" if "\udc80" <= char <= "\udcff" else "surrogatepass")
 
 
 def _split(pattern: str) -> tuple[pafs.FileSystem, str]:
@@ -104,6 +142,8 @@ def _walk_local(root: str) -> tuple[list[InputFile], list[BadInput]]:
         if os.path.islink(root):
             bad.append(_bad_link(fs, root, exc))
         return files, bad
+    if not valid_utf8(root):
+        return files, [_bad_name(fs, root)]
     if stat.S_ISDIR(info.st_mode):
         _walk_dir(fs, root, {os.path.realpath(root)}, files, bad)
     else:
@@ -123,6 +163,9 @@ def _walk_dir(
         if name.startswith("."):
             continue
         path = f"{directory.rstrip('/')}/{name}"
+        if not valid_utf8(name):  # not descended into either: everything below has the bad name
+            bad.append(_bad_name(fs, path))
+            continue
         try:
             info = os.stat(path)
         except OSError as exc:
@@ -149,6 +192,11 @@ def _add_entry(
 
 def _bad(fs: pafs.FileSystem, path: str, reason: str, error: str) -> BadInput:
     return BadInput(to_uri(fs, path), reason, error, path)
+
+
+def _bad_name(fs: pafs.FileSystem, path: str) -> BadInput:
+    """A name that is not UTF-8 (e.g. a Latin-1 name on Linux): its URI percent-encodes the bytes."""
+    return _bad(fs, path, "bad-name", "the file name is not valid UTF-8 (its bytes are percent-encoded here)")
 
 
 def _bad_link(fs: pafs.FileSystem, path: str, exc: OSError) -> BadInput:

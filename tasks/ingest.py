@@ -1,5 +1,8 @@
 """Ingest: read sources into `documents`, one row per distinct text; unreadable input to `rejects`.
 
+No single input stops a run: whatever one file raises (a reader's bug, a MemoryError, a name
+that is not UTF-8) becomes a reject with a reason, and every string stored is valid UTF-8.
+
 The inbox is read incrementally: `inbox_files` remembers each file's size, mtime, content hash
 and documents, so an unchanged file is skipped without being read (a touched one is hashed,
 not parsed). A run writes documents, then rejects, then `inbox_files` last: a run killed
@@ -17,7 +20,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from storage.datasets import StorageError, Store, is_in
-from storage.inputs import InputFile, expand_inputs, read_input
+from storage.inputs import InputFile, escape_text, expand_inputs, read_input, valid_utf8
 from tasks.readers import FORMATS, Document, Limits, RejectedInput, doc_id_for, read_documents
 
 __all__ = ["IngestResult", "Limits", "RejectedInput", "doc_id_for", "ingest", "load_texts"]
@@ -70,6 +73,7 @@ class _Run:
     def reject(self, uri: str, reason: str, error: str, fingerprint: str) -> None:
         """Count a reject; store it unless this very input was rejected so before (a run that
         was killed, or an input named twice)."""
+        uri, error = escape_text(uri), escape_text(error)  # e.g. a missing input named in Latin-1
         self.reasons[reason] += 1
         if (uri, reason, fingerprint) in self.known_rejects:
             return
@@ -144,18 +148,28 @@ def _latest_states(store: Store) -> dict[str, dict[str, Any]]:
 
 
 def _ingest_file(run: _Run, item: InputFile, prior: dict[str, Any] | None) -> None:
-    same_settings = prior is not None and prior["settings"] == run.limits.key
+    """One file to documents or rejects. An unexpected error is a `reader-error` reject that the
+    next run tries again (it may be a bug fixed since, or memory that was short)."""
+    try:
+        _read_file(run, item, prior)
+    except Exception as exc:  # any type: one input must not stop the run
+        reason = "reader-error"
+        run.reject(item.uri, reason, f"{type(exc).__name__}: {_first_line(exc)}", _stat_print(item))
+        run.remember(item, "", [], reason)
+
+
+def _read_file(run: _Run, item: InputFile, prior: dict[str, Any] | None) -> None:
+    same_settings = prior is not None and prior["settings"] == run.limits.key and prior["reason"] != "reader-error"
     if prior and same_settings and (prior["size"], prior["mtime_ns"]) == (item.size, item.mtime_ns):
         _reuse(run, prior)  # unchanged: not even read
         return
     suffix = PurePosixPath(item.path).suffix.lower()
-    stat_print = f"size={item.size};mtime_ns={item.mtime_ns}"
     try:
         if suffix not in FORMATS:
             raise RejectedInput("unsupported-format", f"no reader for '{suffix or 'no extension'}'")
         data = _read(item, run.limits.file_limit(suffix))
     except RejectedInput as exc:
-        run.reject(item.uri, exc.reason, str(exc), stat_print)
+        run.reject(item.uri, exc.reason, str(exc), _stat_print(item))
         run.remember(item, "", [], exc.reason)
         return
     sha256 = hashlib.sha256(data).hexdigest()
@@ -167,13 +181,22 @@ def _ingest_file(run: _Run, item: InputFile, prior: dict[str, Any] | None) -> No
     run.remember(item, sha256, doc_ids, reason)
 
 
+def _stat_print(item: InputFile) -> str:
+    return f"size={item.size};mtime_ns={item.mtime_ns}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else "(no message)"
+
+
 def _read(item: InputFile, limit: int) -> bytes:
     try:
         return read_input(item, limit)
     except StorageError as exc:
         raise RejectedInput("too-large", str(exc)) from exc
     except OSError as exc:
-        raise RejectedInput("unreadable", str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+        raise RejectedInput("unreadable", _first_line(exc) if str(exc).strip() else type(exc).__name__) from exc
 
 
 def _reuse(run: _Run, prior: dict[str, Any]) -> None:
@@ -196,6 +219,8 @@ def _parse(run: _Run, item: InputFile, suffix: str, data: bytes, sha256: str) ->
                 run.reject(doc.source_uri, doc.reject.reason, str(doc.reject), sha256)
             elif not doc.text.strip():
                 run.reject(doc.source_uri, "empty", "no text", sha256)
+            elif not valid_utf8(doc.text):  # e.g. a JSON "\ud800" escape or a PDF's broken font map
+                run.reject(doc.source_uri, "undecodable", "the text holds lone surrogates (not Unicode)", sha256)
             else:
                 doc_ids.append(run.add_document(doc))
     except RejectedInput as exc:
@@ -212,15 +237,22 @@ def _parse(run: _Run, item: InputFile, suffix: str, data: bytes, sha256: str) ->
 def _document_row(doc: Document, now: datetime) -> dict[str, Any]:
     return {
         "doc_id": doc.doc_id,
-        "source_uri": doc.source_uri,
+        "source_uri": escape_text(doc.source_uri),
         "format": doc.format,
-        "title": doc.title,
+        "title": escape_text(doc.title),
         "text": doc.text,
         "n_chars": len(doc.text),
         "content_sha256": doc.content_sha256,
         "ingested_at": now,
-        "metadata": json.dumps(doc.metadata, ensure_ascii=False, default=str),
+        "metadata": _json_text(doc.metadata),
     }
+
+
+def _json_text(value: Any) -> str:
+    """JSON of `value`, non-ASCII kept; a lone surrogate (e.g. from a record's "\\udc00")
+    written as its `\\u` escape, which is the same JSON value and valid UTF-8."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if valid_utf8(text) else json.dumps(value, default=str)
 
 
 def load_texts(store: Store, doc_ids: list[str]) -> dict[str, str]:

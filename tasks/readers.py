@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks.html_text import html_to_text
+from tasks.html_text import html_shape, html_to_text
 
 MIB = 1024 * 1024
 TEXT_FORMATS = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md"}
@@ -35,7 +35,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
 _ASCII = bytes(range(0x80))
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 # Bumped when a reader's output changes, so that files read by an older version are read again.
-READERS_VERSION = 2
+READERS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class Limits:
     max_pages: int = 2000  # PDF pages
     max_record_file_bytes: int = 1024 * MIB  # a jsonl/parquet file holding many documents
     max_unpack_ratio: int = 100  # a zip member inflating more than this (past 1 MiB) is a bomb
+    max_html_depth: int = 512  # HTML elements nested deeper (parse time grows with depth x tags)
+    max_html_options: int = 20_000  # <option>s in <select> lists (parse time grows with their square)
 
     def file_limit(self, suffix: str) -> int:
         return self.max_record_file_bytes if suffix in RECORD_FORMATS else self.max_document_bytes
@@ -55,7 +57,8 @@ class Limits:
         """These limits and the readers' version: a file read under other ones is read again."""
         return (
             f"readers={READERS_VERSION};bytes={self.max_document_bytes};pages={self.max_pages};"
-            f"records={self.max_record_file_bytes};ratio={self.max_unpack_ratio}"
+            f"records={self.max_record_file_bytes};ratio={self.max_unpack_ratio};"
+            f"depth={self.max_html_depth};options={self.max_html_options}"
         )
 
 
@@ -167,8 +170,7 @@ def read_documents(uri: str, suffix: str, stem: str, data: bytes, limits: Limits
         if suffix in RECORD_FORMATS:
             docs = _jsonl_records(uri, text, limits)
         elif suffix in HTML_FORMATS:
-            body, title = html_to_text(text)
-            docs = iter([Document(uri, "html", title or stem, body, meta)])
+            docs = iter([_html_document(uri, stem, text, meta, limits)])
         else:
             fmt = TEXT_FORMATS[suffix]
             title = _title_from_markdown(text, stem) if fmt == "md" else stem
@@ -178,17 +180,48 @@ def read_documents(uri: str, suffix: str, stem: str, data: bytes, limits: Limits
         yield doc
 
 
+def record_id(value: Any, number: int) -> str:
+    """A record's id as it goes into `source_uri` after the `#`: the id's text (a string as is;
+    a number, boolean, object or array as its canonical JSON; a null or missing id: the record
+    number) with every byte of its UTF-8 but letters, digits and `-._~` percent-encoded, as a
+    file name's bytes are in the URI: `a b/c#d` -> `a%20b%2Fc%23d`."""
+    from urllib.parse import quote
+
+    text = str(number) if value is None else _id_text(value)
+    return quote(text.encode("utf-8", "surrogatepass"), safe="")
+
+
+def _id_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _html_document(uri: str, stem: str, html: str, meta: dict[str, Any], limits: Limits) -> Document:
+    """An HTML page's text, refused before parsing when shaped so that parsing would take
+    minutes (a linear pre-scan estimates the shape)."""
+    shape = html_shape(html, limits.max_html_depth, limits.max_html_options)
+    if shape.depth > limits.max_html_depth:
+        raise RejectedInput("too-deep", f"elements nested more than {limits.max_html_depth} deep")
+    if shape.options > limits.max_html_options:
+        raise RejectedInput("too-complex", f"more than {limits.max_html_options} <option>s in <select> lists")
+    body, title = html_to_text(html)
+    return Document(uri, "html", title or stem, body, meta)
+
+
 def _record_document(uri: str, number: int, record: Any, fmt: str, limits: Limits) -> Document:
     if not isinstance(record, dict):
         raise RejectedInput("bad-record", f"record {number} is not an object")
     text = record.get("text")
     if not isinstance(text, str):
         raise RejectedInput("bad-record", f"record {number} has no string 'text' field")
-    if len(text) > limits.max_document_bytes or len(text.encode("utf-8")) > limits.max_document_bytes:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if len(text) > limits.max_document_bytes or size > limits.max_document_bytes:
         raise RejectedInput("too-large", f"record {number}: text over the {limits.max_document_bytes}-byte limit")
-    rec_id = record.get("id", number)
+    rec_id = record_id(record.get("id"), number)
     metadata = {k: v for k, v in record.items() if k != "text"}
-    title = str(record.get("title") or rec_id)
+    label = record.get("title") or record.get("id")  # the id unescaped: a title is for reading
+    title = str(number) if label in (None, "") else _id_text(label)
     return Document(f"{uri}#{rec_id}", fmt, title, text, metadata)
 
 
@@ -196,20 +229,33 @@ def _bad_record(source_uri: str, reject: RejectedInput) -> Document:
     return Document(source_uri, "", "", "", reject=reject)
 
 
+def _record(uri: str, number: int, record: Any, fmt: str, limits: Limits, where: str, seen: dict[str, str]) -> Document:
+    """One record's document, or its reject. A record whose id (as it reads in `source_uri`) an
+    earlier record of the file already has is a `duplicate-id` reject: the first one keeps the
+    id, so appending a record to a file never takes the name from one read before."""
+    try:
+        doc = _record_document(uri, number, record, fmt, limits)
+    except RejectedInput as exc:
+        return _bad_record(where, exc)
+    first = seen.setdefault(doc.source_uri, where)
+    if first != where:
+        rec_id = doc.source_uri.rsplit("#", 1)[1]
+        return _bad_record(where, RejectedInput("duplicate-id", f"id '{rec_id}' is taken by {first.rsplit('#', 1)[1]}"))
+    return doc
+
+
 def _jsonl_records(uri: str, text: str, limits: Limits) -> Iterator[Document]:
+    seen: dict[str, str] = {}
     for number, line in enumerate(text.splitlines()):
         if not line.strip():
             continue
         where = f"{uri}#line-{number + 1}"
         try:
             record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # ValueError: also an integer of 5000 digits
             yield _bad_record(where, RejectedInput("bad-record", f"invalid JSON: {str(exc)[:200]}"))
             continue
-        try:
-            yield _record_document(uri, number, record, "jsonl", limits)
-        except RejectedInput as exc:
-            yield _bad_record(where, exc)
+        yield _record(uri, number, record, "jsonl", limits, where, seen)
 
 
 def _parquet_records(uri: str, data: bytes, limits: Limits) -> Iterator[Document]:
@@ -221,8 +267,6 @@ def _parquet_records(uri: str, data: bytes, limits: Limits) -> Iterator[Document
         raise RejectedInput("corrupt", f"not a readable Parquet file: {str(exc)[:200]}") from exc
     if "text" not in table.column_names:
         raise RejectedInput("bad-record", "Parquet file has no 'text' column")
+    seen: dict[str, str] = {}
     for number, record in enumerate(table.to_pylist()):
-        try:
-            yield _record_document(uri, number, record, "parquet", limits)
-        except RejectedInput as exc:
-            yield _bad_record(f"{uri}#{number}", exc)
+        yield _record(uri, number, record, "parquet", limits, f"{uri}#{number}", seen)

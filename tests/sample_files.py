@@ -71,3 +71,25 @@ def make_zip_bomb(member: str = "word/document.xml", size: int = 8 * 1024 * 1024
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr(member, b"<w:p>" + b"A" * size + b"</w:p>")
     return out.getvalue()
+
+
+def make_lying_docx(inflated_mib: int = 1500, declared: int = 100_000) -> bytes:
+    """A DOCX-shaped zip whose word/document.xml inflates to `inflated_mib` MiB but whose size
+    fields declare `declared` bytes (so it passes a check of the declared sizes and ratios).
+    The deflate stream is one compressed MiB repeated: ~1 kB per MiB, made in milliseconds."""
+    import struct
+    import zlib
+
+    mib = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = mib.compress(b"A" * (1 << 20)) + mib.flush(zlib.Z_FULL_FLUSH)  # byte-aligned, self-contained
+    deflated = block * inflated_mib + b"\x03\x00"  # then an empty final block
+    members = [(b"[Content_Types].xml", b"<Types/>", 0, 8), (b"word/document.xml", deflated, 8, declared)]
+    out, central = bytearray(), bytearray()
+    for name, data, method, size in members:
+        offset, crc = len(out), zlib.crc32(data) if method == 0 else 0
+        fields = (method, 0, 0x21, crc, len(data), size, len(name))
+        out += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, *fields, 0) + name + data
+        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, *fields, 0, 0, 0, 0, 0, offset)
+        central += name
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 2, 2, len(central), len(out), 0)
+    return bytes(out + central + end)

@@ -155,3 +155,91 @@ def test_symlink_loops_dangling_links_and_fifos_are_rejects(tmp_path: Path) -> N
         "gone.txt": "unreadable",
         "pipe.txt": "not-a-file",
     }
+
+
+def _write_bytes_name(directory: Path, name: bytes, data: bytes) -> None:
+    """A file whose name is raw bytes (on Linux a name need not be UTF-8)."""
+    with open(os.path.join(os.fsencode(directory), name), "wb") as out:
+        out.write(data)
+
+
+def test_names_that_are_not_utf8_are_bad_name_rejects_and_the_run_goes_on(tmp_path: Path) -> None:
+    box = tmp_path / "box"
+    box.mkdir()
+    (box / "good.txt").write_text("A good document.", encoding="utf-8")
+    _write_bytes_name(box, b"caf\xe9.txt", b"Un caf\xc3\xa9.")
+    os.mkdir(os.path.join(os.fsencode(box), b"dir\xff"))  # a folder: rejected once, not walked
+    _write_bytes_name(box / os.fsdecode(b"dir\xff"), b"inside.txt", b"Inside a bad folder.")
+    store = Store(str(tmp_path / "data"))
+    missing = str(box / os.fsdecode(b"gone\xe9.txt"))  # a missing input named in Latin-1
+    result = ingest(store, [str(box), missing, "nul\x00.txt"], "run1")
+    assert result.new_documents == 1
+    assert result.rejects_by_reason == {"bad-name": 3, "missing-input": 1}
+    rejects = {r["source_uri"].rsplit("/", 1)[-1]: (r["reason"], r["error"]) for r in store.read("rejects").to_pylist()}
+    assert rejects["caf%E9.txt"][0] == "bad-name" and "not valid UTF-8" in rejects["caf%E9.txt"][1]
+    assert rejects["dir%FF"][0] == "bad-name" and rejects["gone%E9.txt"][0] == "missing-input"
+    assert rejects["nul%00.txt"] == ("bad-name", "the name holds a NUL byte")
+    again = ingest(store, [str(box), missing, "nul\x00.txt"], "run2")
+    assert again.rejects_new == 0 and again.rejects_by_reason == result.rejects_by_reason
+
+
+def test_any_error_in_one_file_is_a_reject_and_the_next_run_tries_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasks.ingest as ingest_module
+
+    box = tmp_path / "box"
+    box.mkdir()
+    for name in ("bug.txt", "memory.txt", "good.txt"):
+        (box / name).write_text(f"The text of {name}.", encoding="utf-8")
+    read = ingest_module.read_documents
+    failures = {"bug.txt": ValueError("deep in a parser\nsecond line"), "memory.txt": MemoryError()}
+
+    def failing(uri: str, *args):  # type: ignore[no-untyped-def]
+        for name, error in failures.items():
+            if uri.endswith(name):
+                raise error
+        return read(uri, *args)
+
+    monkeypatch.setattr(ingest_module, "read_documents", failing)  # a reader bug, a file too big for memory
+    store = Store(str(tmp_path / "data"))
+    first = ingest(store, [str(box)], "run1")
+    assert first.new_documents == 1 and first.rejects_by_reason == {"reader-error": 2}
+    errors = {r["source_uri"].rsplit("/", 1)[-1]: r["error"] for r in store.read("rejects").to_pylist()}
+    assert errors == {"bug.txt": "ValueError: deep in a parser", "memory.txt": "MemoryError: (no message)"}
+    monkeypatch.setattr(ingest_module, "read_documents", read)  # the bug fixed, the memory there
+    second = ingest(store, [str(box)], "run2")
+    assert second.new_documents == 2 and second.rejects == 0 and second.files_unchanged == 1
+
+
+def test_record_ids_reach_the_store_encoded_and_lone_surrogates_never_do(tmp_path: Path) -> None:
+    box = tmp_path / "box"
+    box.mkdir()
+    lines = [
+        '{"id": "a\\nb\\u202e", "text": "Odd id.", "note": "bad \\udc00 here"}',
+        '{"id": "a\\nb\\u202e", "text": "Same id again."}',
+        '{"id": null, "text": "No id."}',
+        '{"id": "s", "text": "lone \\ud800 surrogate"}',
+        '{"id": "t", "title": "x\\udfff", "text": "Surrogate title."}',
+    ]
+    (box / "r.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    store = Store(str(tmp_path / "data"))
+    result = ingest(store, [str(box)], "run1")
+    assert result.rejects_by_reason == {"duplicate-id": 1, "undecodable": 1}
+    docs = {d["source_uri"].rsplit("#", 1)[1]: d for d in store.read("documents").to_pylist()}
+    assert set(docs) == {"a%0Ab%E2%80%AE", "2", "t"}
+    assert json.loads(docs["a%0Ab%E2%80%AE"]["metadata"])["note"] == "bad \udc00 here"  # the same JSON value
+    assert docs["t"]["title"] == "x%ED%BF%BF"
+    rejects = {r["source_uri"].rsplit("#", 1)[1]: r["reason"] for r in store.read("rejects").to_pylist()}
+    assert rejects == {"line-2": "duplicate-id", "s": "undecodable"}
+
+
+def test_an_input_argument_that_is_not_utf8_is_one_line_at_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli import main
+
+    name = str(tmp_path / os.fsdecode(b"caf\xe9.txt"))  # as Python sees argv bytes
+    assert main(["run", name, "--data-dir", str(tmp_path / "d"), "--no-classify", "--no-summarize"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("longdoc: error: INPUT ") and "caf%E9.txt" in err and "\n" not in err

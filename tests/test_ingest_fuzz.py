@@ -1,15 +1,22 @@
-"""Fuzzing ingest: a few hundred generated malformed files; no crash, every file accounted for."""
+"""Fuzzing ingest: a few hundred generated malformed files, and generated hostile names and
+bytes; no crash, every file accounted for, every stored string valid UTF-8."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from storage.datasets import Store
 from tasks.ingest import ingest
+from tasks.readers import FORMATS
 from tests.sample_files import make_docx, make_pdf, make_zip_bomb
 
 WORDS = ["budget", "library", "meeting", "visits", "committee", "report"]
@@ -107,3 +114,52 @@ def test_a_few_hundred_malformed_files_crash_nothing_and_all_are_accounted_for(t
     )
     again = ingest(store, [str(inbox)], "fuzz-again")
     assert again.files_unchanged == len(files) and again.rejects_new == 0 and again.new_documents == 0
+
+
+NAME_MAX = 255  # bytes in one file name (Linux)
+SUFFIXES = [*sorted(FORMATS), ".bin", ""]
+name_bytes = st.one_of(
+    st.binary(min_size=1, max_size=40),  # random bytes: mostly not UTF-8
+    st.text(min_size=1, max_size=40).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.sampled_from([b"a\nb", "x\u202etxt.exe".encode(), b"caf\xe9", b"sp ace#%3F?*[", b"\xff\xfe" * 100]),
+    st.integers(1, 240).map(lambda n: b"L" * n),  # long, up to the limit with a suffix
+)
+json_ids = st.recursive(st.none() | st.booleans() | st.integers() | st.text(), lambda v: st.lists(v, max_size=3))
+record_lines = st.lists(st.tuples(json_ids, st.text(min_size=1)), max_size=5).map(
+    lambda rows: "\n".join(json.dumps({"id": i, "text": t}) for i, t in rows).encode("utf-8", "surrogatepass")
+)
+contents = st.one_of(st.binary(max_size=3000), st.text(max_size=500).map(lambda t: t.encode("utf-8", "surrogatepass")))
+contents = contents | record_lines
+
+
+def _file_name(raw: bytes, suffix: str) -> bytes:
+    name = raw.replace(b"/", b"_").replace(b"\x00", b"_").lstrip(b".") or b"x"  # hidden names are never read
+    return name[: NAME_MAX - len(suffix)] + suffix.encode()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(name_bytes, st.sampled_from(SUFFIXES), contents), min_size=1, max_size=8))
+def test_any_names_and_bytes_end_as_documents_or_rejects(files: list[tuple[bytes, str, bytes]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        inbox = os.path.join(os.fsencode(tmp), b"inbox")
+        os.mkdir(inbox)
+        written = {}
+        for raw, suffix, data in files:
+            name = _file_name(raw, suffix)
+            with open(os.path.join(inbox, name), "wb") as out:
+                out.write(data)
+            written[Path(os.fsdecode(os.path.join(inbox, name))).as_uri()] = data
+        store = Store(os.path.join(tmp, "data"))
+        ingest(store, [os.fsdecode(inbox)], "fuzz")  # never raises
+        states = {s["source_uri"]: s for s in store.read("inbox_files").to_pylist()}
+        rejects = store.read("rejects").to_pylist()
+        for uri in written:  # each file: documents, a reject of its own, or rejects of its records
+            state = states.get(uri)
+            accounted = any(r["source_uri"] == uri or r["source_uri"].startswith(uri + "#") for r in rejects)
+            assert accounted or (state is not None and json.loads(state["doc_ids"])), uri
+        for table in ("documents", "rejects", "inbox_files"):
+            for row in store.read(table).to_pylist():
+                assert row["source_uri"].isascii() and row["source_uri"].isprintable()  # no newline, no U+202E
+                for value in row.values():
+                    if isinstance(value, str):
+                        value.encode("utf-8")  # valid UTF-8: no lone surrogate
