@@ -137,7 +137,7 @@ def _rebuild(data_dir: str) -> int:
     print(
         f"rebuilt {warehouse.warehouse_path(store)}: "
         + ", ".join(f"{t} {n}" for t, n in added.items())
-        + (f"; skipped {len(skipped)} part files that do not match their table (named above)" if skipped else "")
+        + (f"; skipped {len(skipped)} part files that do not match their table (see the warnings)" if skipped else "")
     )
     return 0
 

@@ -140,6 +140,16 @@ def skipped_parts(store: Store) -> list[SkippedPart]:
         ]
 
 
+def parts_skipped_count(store: Store) -> dict[str, int]:
+    """`{"parts_skipped": n}` for a run's counts when a part is skipped; empty when none is, or
+    when the store cannot be read (the run's own write reports that)."""
+    try:
+        skipped = len(skipped_parts(store))
+    except WarehouseError:
+        return {}
+    return {"parts_skipped": skipped} if skipped else {}
+
+
 @contextmanager
 def _writer_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -221,6 +231,8 @@ def query(store: Store, sql: str, limits: QueryLimits = EVERY_ROW) -> tuple[list
     path = warehouse_path(store)
     if not store.is_local:  # another machine may have added to the bucket: catch up first
         sync(store)
+    if store.is_local and not Path(store.fs_and_base[1]).is_dir():
+        raise WarehouseError(f"no data directory at {store.fs_and_base[1]}")
     if not path.exists():
         raise WarehouseError(f"no warehouse at {path}: run `longdoc run` or `longdoc rebuild`")
     con = _connect(path, limits)
