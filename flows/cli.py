@@ -55,16 +55,26 @@ def _parser() -> argparse.ArgumentParser:
         "or EXPLAIN of one) on the warehouse. SQL cannot reach files, URLs or extensions, nor change settings; "
         "memory, threads, time and printed rows are limited.",
     )
-    query.add_argument("sql")
+    query.add_argument("sql", metavar="SQL", help="one read statement")
     data_dir(query)
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     limits = QueryLimits()
     query.add_argument(
-        "--max-rows", type=int, default=limits.rows, help=f"rows printed, 0 for all (default {limits.rows})"
+        "--max-rows",
+        type=int,
+        default=limits.rows,
+        metavar="N",
+        help=f"rows printed, 0 for all (default {limits.rows})",
     )
-    query.add_argument("--timeout", type=float, default=limits.seconds, help=f"seconds (default {limits.seconds:g})")
-    query.add_argument("--memory-limit", default=limits.memory, help=f"DuckDB memory limit (default {limits.memory})")
-    query.add_argument("--threads", type=int, default=limits.threads, help=f"DuckDB threads (default {limits.threads})")
+    query.add_argument(
+        "--timeout", type=float, default=limits.seconds, metavar="S", help=f"seconds (default {limits.seconds:g})"
+    )
+    query.add_argument(
+        "--memory-limit", default=limits.memory, metavar="SIZE", help=f"DuckDB memory limit (default {limits.memory})"
+    )
+    query.add_argument(
+        "--threads", type=int, default=limits.threads, metavar="N", help=f"DuckDB threads (default {limits.threads})"
+    )
 
     runs = sub.add_parser("runs", help="list recent runs")
     data_dir(runs)

@@ -17,6 +17,7 @@ Limits on memory, threads, time and printed rows keep one query from taking the 
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -39,8 +40,15 @@ class QueryLimits:
     rows: int = 1000  # printed rows; 0 for all
 
     def check(self) -> None:
-        if self.threads < 1:
-            raise QueryRefused(f"--threads must be at least 1, not {self.threads}")
+        import duckdb
+
+        most = max(os.cpu_count() or 1, QueryLimits.threads)
+        if not 1 <= self.threads <= most:
+            raise QueryRefused(f"--threads must be from 1 to {most} (the machine's cores), not {self.threads}")
+        try:  # DuckDB's own reading of a size, on a database of nothing
+            duckdb.connect(":memory:", config={"memory_limit": self.memory}).close()
+        except duckdb.Error as exc:
+            raise QueryRefused(f"--memory-limit {self.memory}: {first_line(exc)}") from exc
         if not self.seconds > 0:
             raise QueryRefused(f"--timeout must be more than 0 seconds, not {self.seconds}")
         if self.rows < 0:

@@ -170,10 +170,8 @@ def _environment(store: Store, path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.filename and str(exc.filename).startswith(str(path.parent)):
+        if exc.filename:  # Python's own file operations here all make or write the warehouse
             raise WarehouseError(f"cannot write {exc.filename}: {exc.strerror}") from exc
-        if exc.filename:
-            raise WarehouseError(f"cannot use {exc.filename}: {exc.strerror}") from exc
         raise WarehouseError(f"cannot read {store.root}: {first_line(exc)}") from exc
     except pa.ArrowException as exc:
         raise WarehouseError(f"cannot read {store.root}: {first_line(exc)}") from exc
@@ -181,39 +179,38 @@ def _environment(store: Store, path: Path) -> Iterator[None]:
 
 def sync(store: Store, rebuild: bool = False) -> dict[str, int]:
     """Bring the warehouse up to date with the Parquet datasets (from scratch if `rebuild`)."""
-    import duckdb
-
     path = warehouse_path(store)
     with _environment(store, path), _writer_lock(path):
         for stale in path.parent.glob(f".{path.name}.*.tmp*"):  # left by a writer killed mid-load
             stale.unlink(missing_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        con = _open_copy(path, tmp, copy=path.exists() and not rebuild)
         try:
-            added = _load(store, tmp, copy_of=path if path.exists() and not rebuild else None)
-        except duckdb.Error as exc:
-            if rebuild or not path.exists():
-                raise WarehouseError(f"cannot write {tmp}: {first_line(exc)}") from exc
-            # The warehouse is a catalogue of the Parquet datasets: a damaged one is made again.
-            log.warning("longdoc: warning: %s is damaged (%s): rebuilding it", path, first_line(exc))
-            added = _load(store, tmp, copy_of=None)
+            added = _load_new_parts(con, store)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
         os.replace(tmp, path)
     return added
 
 
-def _load(store: Store, tmp: Path, copy_of: Path | None) -> dict[str, int]:
+def _open_copy(path: Path, tmp: Path, copy: bool) -> Any:
+    """A writable connection to `tmp`, a copy of the warehouse (or empty), its tables made."""
     import duckdb
 
     tmp.unlink(missing_ok=True)
-    if copy_of is not None:
-        shutil.copyfile(copy_of, tmp)
-    con = duckdb.connect(str(tmp))
     try:
+        if copy:
+            shutil.copyfile(path, tmp)
+        con = duckdb.connect(str(tmp))
         _create(con)
-        added = _load_new_parts(con, store)
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    return added
+        return con
+    except duckdb.Error as exc:
+        if not copy:
+            raise WarehouseError(f"cannot write {tmp}: {first_line(exc)}") from exc
+        # The warehouse is a catalogue of the Parquet datasets: a damaged one is made again.
+        log.warning("longdoc: warning: %s is damaged (%s): rebuilding it", path, first_line(exc))
+        return _open_copy(path, tmp, copy=False)
 
 
 # Library callers (tests, tools) get every row; the CLI prints at most QueryLimits().rows.
