@@ -101,16 +101,14 @@ def _new_part_files(store: Store, table: str, loaded: set[str]) -> list[pafs.Fil
 def _load_new_parts(con: Any, store: Store) -> dict[str, int]:
     """Upsert every usable part file not loaded yet; returns the rows added per table. A part
     that does not match its table is skipped (named in a warning) and tried again next time."""
-    import pyarrow.dataset as pads
-
     added: dict[str, int] = {}
     loaded = {row[0] for row in con.execute("SELECT part FROM _loaded_parts").fetchall()}
     fs, base = store.fs_and_base
-    for table, schema in SCHEMAS.items():
+    for table in SCHEMAS:
         new, _ = store.usable_parts(table, _new_part_files(store, table, loaded))
+        incoming, new = _read_parts(fs, table, new)
         if not new:
             continue
-        incoming = pads.dataset(new, schema=schema, format="parquet", filesystem=fs).to_table()
         before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         con.register("incoming", incoming)
         verb = "INSERT OR REPLACE" if table == "runs" else "INSERT OR IGNORE"
@@ -120,6 +118,29 @@ def _load_new_parts(con: Any, store: Store) -> dict[str, int]:
         added[table] = after - before
         con.executemany("INSERT OR IGNORE INTO _loaded_parts VALUES (?)", [[p[len(base) :]] for p in new])
     return added
+
+
+def _read_parts(fs: pafs.FileSystem, table: str, paths: list[str]) -> tuple[Any, list[str]]:
+    """The rows of `paths` and the paths they came from. A part whose footer passed the check
+    but whose data cannot be read is found by reading the parts one by one, and skipped."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    def read(some: list[str]) -> pa.Table:
+        return pads.dataset(some, schema=SCHEMAS[table], format="parquet", filesystem=fs).to_table()
+
+    try:
+        return (read(paths) if paths else None), paths
+    except (pa.ArrowException, OSError):
+        pass
+    tables, good = [], []
+    for path in paths:
+        try:
+            tables.append(read([path]))
+            good.append(path)
+        except (pa.ArrowException, OSError) as exc:
+            log.warning("longdoc: warning: skipped part file %s of table %s: %s", path, table, first_line(exc))
+    return (pa.concat_tables(tables) if tables else SCHEMAS[table].empty_table()), good
 
 
 def skipped_parts(store: Store) -> list[SkippedPart]:

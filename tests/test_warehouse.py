@@ -136,3 +136,16 @@ def test_a_damaged_warehouse_is_made_again_by_the_next_load(tmp_path: Path, capl
     assert warehouse.sync(store) == {"documents": 2}
     assert "is damaged" in caplog.text
     assert warehouse.query(store, "SELECT count(*) FROM documents")[1] == [(2,)]
+
+
+def test_a_part_with_a_sound_footer_and_damaged_data_is_skipped(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "data"))
+    store.write_part("documents", [_doc("a", "alpha")], "run1-ingest")
+    rows = [_doc(f"x{i}", os.urandom(64).hex()) for i in range(50)]
+    damaged = Path(str(store.write_part("documents", rows, "run2-ingest")))
+    body = bytearray(damaged.read_bytes())
+    body[8:400] = os.urandom(392)  # the first data pages; the footer at the end stays whole
+    damaged.write_bytes(bytes(body))
+    assert store.usable_parts("documents")[1] == []  # the footer check cannot see it
+    assert warehouse.sync(store) == {"documents": 1}
+    assert warehouse.query(store, "SELECT doc_id FROM documents")[1] == [("a",)]
