@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from flows.params import ProcessParams, default_data_dir
+from storage.sandbox import QueryLimits
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,10 +48,33 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data", metavar="DATA", help=".jsonl or .parquet records: text, label, summary")
     run_options(evaluate)
 
-    query = sub.add_parser("query", help="run SQL on the warehouse (read-only)")
-    query.add_argument("sql")
+    query = sub.add_parser(
+        "query",
+        help="run one read-only SQL statement on the warehouse, in a sandbox",
+        description="Run one read statement (SELECT, WITH, FROM, VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE, "
+        "or EXPLAIN of one) on the warehouse. SQL cannot reach files, URLs or extensions, nor change settings; "
+        "memory, threads, time and printed rows are limited.",
+    )
+    query.add_argument("sql", metavar="SQL", help="one read statement")
     data_dir(query)
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    limits = QueryLimits()
+    query.add_argument(
+        "--max-rows",
+        type=int,
+        default=limits.rows,
+        metavar="N",
+        help=f"rows printed, 0 for all (default {limits.rows})",
+    )
+    query.add_argument(
+        "--timeout", type=float, default=limits.seconds, metavar="S", help=f"seconds (default {limits.seconds:g})"
+    )
+    query.add_argument(
+        "--memory-limit", default=limits.memory, metavar="SIZE", help=f"DuckDB memory limit (default {limits.memory})"
+    )
+    query.add_argument(
+        "--threads", type=int, default=limits.threads, metavar="N", help=f"DuckDB threads (default {limits.threads})"
+    )
 
     runs = sub.add_parser("runs", help="list recent runs")
     data_dir(runs)
@@ -76,28 +100,56 @@ def main(argv: Sequence[str] | None = None) -> int:
             from flows.evaluate_cli import evaluate
 
             return evaluate(args)
-        if args.command == "query":
-            return _query(args.data_dir, args.sql, args.format)
-        if args.command == "runs":
-            sql = (
-                "SELECT run_id, status, strftime(started_at, '%Y-%m-%d %H:%M') AS started, "
-                "round(seconds, 1) AS seconds, counts->>'$.documents' AS docs, counts->>'$.documents_new' AS new, "
-                "counts->>'$.rejects' AS rejects, config_id FROM runs ORDER BY started_at DESC LIMIT 20"
-            )
-            return _query(args.data_dir, sql, "table")
-        from storage import warehouse
-        from storage.datasets import Store
-
-        added = warehouse.sync(Store(args.data_dir), rebuild=True)
-        print(
-            f"rebuilt {warehouse.warehouse_path(Store(args.data_dir))}: "
-            + ", ".join(f"{t} {n}" for t, n in added.items())
-        )
-        return 0
+        return _warehouse_command(args)
     except (LongdocError, WarehouseError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted")
+
+
+def _warehouse_command(args: argparse.Namespace) -> int:
+    """`query`, `runs` and `rebuild`: errors of the machine (a read-only or missing directory, an
+    unreachable bucket, a damaged warehouse) are one line, never a traceback."""
+    from storage.datasets import StorageError
+    from storage.warehouse import WarehouseError
+
+    try:
+        if args.command == "query":
+            limits = QueryLimits(
+                memory=args.memory_limit, threads=args.threads, seconds=args.timeout, rows=args.max_rows
+            )
+            return _query(args.data_dir, args.sql, args.format, limits)
+        if args.command == "runs":
+            return _query(args.data_dir, RUNS_SQL, "table", QueryLimits())
+        return _rebuild(args.data_dir)
+    except StorageError as exc:
+        raise WarehouseError(str(exc)) from exc
+    except OSError as exc:  # what the storage layer did not name itself
+        raise WarehouseError(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)) from exc
+
+
+RUNS_SQL = (
+    "SELECT run_id, status, strftime(started_at, '%Y-%m-%d %H:%M') AS started, "
+    "round(seconds, 1) AS seconds, counts->>'$.documents' AS docs, counts->>'$.documents_new' AS new, "
+    "counts->>'$.rejects' AS rejects, config_id FROM runs ORDER BY started_at DESC LIMIT 20"
+)
+
+
+def _rebuild(data_dir: str) -> int:
+    from storage import warehouse
+    from storage.datasets import Store
+
+    store = Store(data_dir)
+    if store.is_local and not os.path.isdir(store.fs_and_base[1]):
+        return _fail(f"no data directory at {store.fs_and_base[1]}: nothing to rebuild from")
+    added = warehouse.sync(store, rebuild=True)
+    skipped = warehouse.skipped_parts(store)
+    print(
+        f"rebuilt {warehouse.warehouse_path(store)}: "
+        + ", ".join(f"{t} {n}" for t, n in added.items())
+        + (f"; skipped {len(skipped)} part files that do not match their table (see the warnings)" if skipped else "")
+    )
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -285,11 +337,13 @@ def console() -> Any:
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
-def _query(data_dir: str, sql: str, fmt: str) -> int:
+def _query(data_dir: str, sql: str, fmt: str, limits: QueryLimits) -> int:
     from storage.datasets import Store
     from storage.warehouse import query
 
-    columns, rows = query(Store(data_dir), sql)
+    columns, rows = query(Store(data_dir), sql, limits)
+    cut = bool(limits.rows) and len(rows) > limits.rows
+    rows = rows[: limits.rows] if cut else rows
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
@@ -305,7 +359,13 @@ def _query(data_dir: str, sql: str, fmt: str) -> int:
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
         console().print(table)
-        print(f"({len(rows)} rows)")
+        print(f"({len(rows)} rows{', more not shown' if cut else ''})")
+    if cut:
+        print(
+            f"longdoc: note: output cut at {limits.rows} rows; --max-rows N shows more (0 for all), "
+            "or page with LIMIT/OFFSET",
+            file=sys.stderr,
+        )
     return 0
 
 

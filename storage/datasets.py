@@ -20,6 +20,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from storage.parts import SkippedPart, split_parts
 from storage.schema import SCHEMAS
 
 
@@ -101,16 +102,26 @@ class Store:
             pq.write_table(data, final, filesystem=fs, compression="zstd")
         return final
 
-    def parts(self, table: str) -> list[str]:
+    def part_files(self, table: str) -> list[pafs.FileInfo]:
         """The part files of a table, sorted by name (part names start with a timestamp)."""
         fs, _ = self.fs_and_base
         selector = pafs.FileSelector(self.table_dir(table), allow_not_found=True)
-        names = [
-            info.path
+        infos = [
+            info
             for info in fs.get_file_info(selector)
             if info.is_file and info.base_name.endswith(".parquet") and not info.base_name.startswith(".")
         ]
-        return sorted(names)
+        return sorted(infos, key=lambda info: info.path)
+
+    def parts(self, table: str) -> list[str]:
+        """The paths of a table's part files, whether they match its schema or not."""
+        return [info.path for info in self.part_files(table)]
+
+    def usable_parts(self, table: str, infos: list[pafs.FileInfo] | None = None) -> tuple[list[str], list[SkippedPart]]:
+        """The part files (of `infos`, else all) that match the table's schema, and those
+        skipped: a foreign or damaged file is named in a warning, never read."""
+        fs, _ = self.fs_and_base
+        return split_parts(fs, table, self.part_files(table) if infos is None else infos)
 
     def read(
         self,
@@ -120,7 +131,7 @@ class Store:
     ) -> pa.Table:
         """All rows of a table (optionally some columns, filtered); empty when none exist."""
         schema = SCHEMAS[table]
-        parts = self.parts(table)
+        parts, _ = self.usable_parts(table)
         if not parts:
             empty = schema.empty_table()
             return empty.select(list(columns)) if columns else empty
@@ -136,7 +147,7 @@ class Store:
         batch_size: int = 1024,
     ) -> Iterator[pa.RecordBatch]:
         """Stream a table in record batches, so callers keep memory flat."""
-        parts = self.parts(table)
+        parts, _ = self.usable_parts(table)
         if not parts:
             return
         fs, _ = self.fs_and_base

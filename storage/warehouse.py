@@ -7,17 +7,27 @@ atomically rename the copy over it. A reader therefore always opens a complete s
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import os
 import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs as pafs
+
+from storage import sandbox
 from storage.datasets import Store
+from storage.parts import SkippedPart
+from storage.sandbox import QueryLimits, QueryRefused, first_line
 from storage.schema import JSON_COLUMNS, KEYS, SCHEMAS
+
+log = logging.getLogger("longdoc.storage")
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 
@@ -83,18 +93,22 @@ def _create(con: Any) -> None:
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
 
 
-def _load_new_parts(con: Any, store: Store) -> dict[str, int]:
-    """Upsert every part file not loaded yet; returns the rows added per table."""
-    import pyarrow.dataset as pads
+def _new_part_files(store: Store, table: str, loaded: set[str]) -> list[pafs.FileInfo]:
+    base = store.fs_and_base[1]
+    return [info for info in store.part_files(table) if info.path[len(base) :] not in loaded]
 
+
+def _load_new_parts(con: Any, store: Store) -> dict[str, int]:
+    """Upsert every usable part file not loaded yet; returns the rows added per table. A part
+    that does not match its table is skipped (named in a warning) and tried again next time."""
     added: dict[str, int] = {}
     loaded = {row[0] for row in con.execute("SELECT part FROM _loaded_parts").fetchall()}
     fs, base = store.fs_and_base
-    for table, schema in SCHEMAS.items():
-        new = [p for p in store.parts(table) if p[len(base) :] not in loaded]
+    for table in SCHEMAS:
+        new, _ = store.usable_parts(table, _new_part_files(store, table, loaded))
+        incoming, new = _read_parts(fs, table, new)
         if not new:
             continue
-        incoming = pads.dataset(new, schema=schema, format="parquet", filesystem=fs).to_table()
         before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         con.register("incoming", incoming)
         verb = "INSERT OR REPLACE" if table == "runs" else "INSERT OR IGNORE"
@@ -104,6 +118,57 @@ def _load_new_parts(con: Any, store: Store) -> dict[str, int]:
         added[table] = after - before
         con.executemany("INSERT OR IGNORE INTO _loaded_parts VALUES (?)", [[p[len(base) :]] for p in new])
     return added
+
+
+def _read_parts(fs: pafs.FileSystem, table: str, paths: list[str]) -> tuple[Any, list[str]]:
+    """The rows of `paths` and the paths they came from. A part whose footer passed the check
+    but whose data cannot be read is found by reading the parts one by one, and skipped."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    def read(some: list[str]) -> pa.Table:
+        return pads.dataset(some, schema=SCHEMAS[table], format="parquet", filesystem=fs).to_table()
+
+    try:
+        return (read(paths) if paths else None), paths
+    except (pa.ArrowException, OSError):
+        pass
+    tables, good = [], []
+    for path in paths:
+        try:
+            tables.append(read([path]))
+            good.append(path)
+        except (pa.ArrowException, OSError) as exc:
+            log.warning("longdoc: warning: skipped part file %s of table %s: %s", path, table, first_line(exc))
+    return (pa.concat_tables(tables) if tables else SCHEMAS[table].empty_table()), good
+
+
+def skipped_parts(store: Store) -> list[SkippedPart]:
+    """The part files a load of the warehouse skips now: not loaded, and not matching their
+    table (each check is cached, so the load that follows reads no footer twice)."""
+    import duckdb
+
+    loaded: set[str] = set()
+    path = warehouse_path(store)
+    with contextlib.suppress(duckdb.Error):  # none yet, or damaged: every part is new then
+        con = duckdb.connect(str(path), read_only=True) if path.exists() else None
+        if con is not None:
+            with contextlib.closing(con):
+                loaded = {row[0] for row in con.execute("SELECT part FROM _loaded_parts").fetchall()}
+    with _environment(store, path):
+        return [
+            part for table in SCHEMAS for part in store.usable_parts(table, _new_part_files(store, table, loaded))[1]
+        ]
+
+
+def parts_skipped_count(store: Store) -> dict[str, int]:
+    """`{"parts_skipped": n}` for a run's counts when a part is skipped; empty when none is, or
+    when the store cannot be read (the run's own write reports that)."""
+    try:
+        skipped = len(skipped_parts(store))
+    except WarehouseError:
+        return {}
+    return {"parts_skipped": skipped} if skipped else {}
 
 
 @contextmanager
@@ -117,20 +182,31 @@ def _writer_lock(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+@contextmanager
+def _environment(store: Store, path: Path) -> Iterator[None]:
+    """Errors of the machine, not of longdoc (a read-only or full disk, an unreachable bucket)
+    as one line that names the path: no retry or traceback helps with them."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename:  # Python's own file operations here all make or write the warehouse
+            raise WarehouseError(f"cannot write {exc.filename}: {exc.strerror}") from exc
+        raise WarehouseError(f"cannot read {store.root}: {first_line(exc)}") from exc
+    except pa.ArrowException as exc:
+        raise WarehouseError(f"cannot read {store.root}: {first_line(exc)}") from exc
+
+
 def sync(store: Store, rebuild: bool = False) -> dict[str, int]:
     """Bring the warehouse up to date with the Parquet datasets (from scratch if `rebuild`)."""
-    import duckdb
-
     path = warehouse_path(store)
-    with _writer_lock(path):
+    with _environment(store, path), _writer_lock(path):
         for stale in path.parent.glob(f".{path.name}.*.tmp*"):  # left by a writer killed mid-load
             stale.unlink(missing_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        if path.exists() and not rebuild:
-            shutil.copyfile(path, tmp)
-        con = duckdb.connect(str(tmp))
+        con = _open_copy(path, tmp, copy=path.exists() and not rebuild)
         try:
-            _create(con)
             added = _load_new_parts(con, store)
             con.execute("CHECKPOINT")
         finally:
@@ -139,29 +215,67 @@ def sync(store: Store, rebuild: bool = False) -> dict[str, int]:
     return added
 
 
-def query(store: Store, sql: str, attempts: int = 20) -> tuple[list[str], list[tuple]]:
-    """Run one read-only SQL statement; returns column names and rows."""
+def _open_copy(path: Path, tmp: Path, copy: bool) -> Any:
+    """A writable connection to `tmp`, a copy of the warehouse (or empty), its tables made."""
     import duckdb
 
+    tmp.unlink(missing_ok=True)
+    try:
+        if copy:
+            shutil.copyfile(path, tmp)
+        con = duckdb.connect(str(tmp))
+        _create(con)
+        return con
+    except duckdb.Error as exc:
+        if not copy:
+            raise WarehouseError(f"cannot write {tmp}: {first_line(exc)}") from exc
+        # The warehouse is a catalogue of the Parquet datasets: a damaged one is made again.
+        log.warning("longdoc: warning: %s is damaged (%s): rebuilding it", path, first_line(exc))
+        return _open_copy(path, tmp, copy=False)
+
+
+# Library callers (tests, tools) get every row; the CLI prints at most QueryLimits().rows.
+EVERY_ROW = replace(QueryLimits(), rows=0)
+
+
+def query(store: Store, sql: str, limits: QueryLimits = EVERY_ROW) -> tuple[list[str], list[tuple]]:
+    """Run one read statement in the sandbox (storage/sandbox.py); returns column names and
+    rows, at most `limits.rows + 1` of them when `limits.rows` is set."""
+    try:
+        sandbox.check_read_only(sql)  # before anything is opened or synced
+        limits.check()
+    except QueryRefused as exc:
+        raise WarehouseError(str(exc)) from exc
     path = warehouse_path(store)
     if not store.is_local:  # another machine may have added to the bucket: catch up first
         sync(store)
+    if store.is_local and not Path(store.fs_and_base[1]).is_dir():
+        raise WarehouseError(f"no data directory at {store.fs_and_base[1]}")
     if not path.exists():
         raise WarehouseError(f"no warehouse at {path}: run `longdoc run` or `longdoc rebuild`")
-    for attempt in range(attempts):
-        try:
-            con = duckdb.connect(str(path), read_only=True)
-            break
-        except duckdb.IOException as exc:  # a lock held by a foreign writer: wait briefly
-            if attempt == attempts - 1:
-                raise WarehouseError(f"warehouse is busy: {exc}") from exc
-            time.sleep(0.25)
+    con = _connect(path, limits)
     try:
-        cursor = con.execute(sql)
-        columns = [d[0] for d in cursor.description or []]
-        return columns, cursor.fetchall()
-    except duckdb.Error as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WarehouseError(first_line) from exc
+        return sandbox.run(con, sql, limits)
+    except QueryRefused as exc:
+        raise WarehouseError(str(exc)) from exc
     finally:
         con.close()
+
+
+def _connect(path: Path, limits: QueryLimits, attempts: int = 20) -> Any:
+    import duckdb
+
+    for attempt in range(attempts):
+        try:
+            return sandbox.connect(str(path), limits)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():  # damaged, or not a DuckDB file at all
+                raise WarehouseError(
+                    f"cannot open {path}: {first_line(exc)} (`longdoc rebuild` makes it again)"
+                ) from exc
+            if attempt == attempts - 1:  # a lock held by a foreign writer: wait briefly
+                raise WarehouseError(f"warehouse is busy: {first_line(exc)}") from exc
+            time.sleep(0.25)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open {path}: {first_line(exc)}") from exc
+    raise AssertionError("unreachable")

@@ -238,6 +238,8 @@ def step_record_run(
     counts: dict[str, Any] = {}
     for result in stage_results.values():
         counts.update({k: v for k, v in result.items() if k not in ("seconds", "doc_ids")})
+    store = Store(data_dir)
+    counts.update(warehouse.parts_skipped_count(store))  # foreign or damaged part files
     stage_seconds = {stage: round(r.get("seconds", 0.0), 3) for stage, r in stage_results.items()}
     model_tokens = sum(
         counts.get(k, 0) for k in ("classify_tokens", "summarize_input_tokens", "summarize_output_tokens")
@@ -257,7 +259,6 @@ def step_record_run(
         "tokens_per_s": model_tokens / model_seconds if model_seconds > 0 else None,
         "error": error,
     }
-    store = Store(data_dir)
     store.write_part("runs", [row], f"{run_id}-run")
     added = warehouse.sync(store)
     return {**row, "counts": counts, "stage_seconds": stage_seconds, "warehouse_rows_added": added}
