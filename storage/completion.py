@@ -49,7 +49,7 @@ def output_parts(store: Store, outputs: Outputs) -> dict[str, int]:
     fs, base = store.fs_and_base
     found: dict[str, int] = {}
     for table, where in outputs:
-        parts = store.parts(table)
+        parts, _ = store.usable_parts(table)  # a foreign file in the folder is no output of ours
         if not parts:
             continue
         dataset = ds.dataset(parts, schema=SCHEMAS[table], format="parquet", filesystem=fs)
