@@ -166,7 +166,7 @@ def make_params(args: argparse.Namespace, inputs: list[str], labels: list[str] |
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")  # a message of ours says it all
-        return _fail(f"{where}: {message}" if where else message)
+        return _fail(message if message.startswith("--") or not where else f"{where}: {message}")
     params.make_plan()  # a model or budget problem is one line here, before Prefect starts
     from storage.datasets import Store
 

@@ -156,9 +156,10 @@ class Store:
             with fs.open_output_stream(probe) as out:
                 out.write(b"ok")
             fs.delete_file(probe)
-        except (OSError, StorageError) as exc:
-            reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
-            raise StoreWriteError(f"cannot write {self.root}: {reason}") from exc
+        except StorageError as exc:  # a URL that names no store: the message names it
+            raise StoreWriteError(str(exc)) from exc
+        except OSError as exc:
+            raise StoreWriteError(f"cannot write {self.root}: {_reason(exc)}") from exc
 
     def parts(self, table: str) -> list[str]:
         """The part files of a table, sorted by name (part names start with a timestamp)."""
