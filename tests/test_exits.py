@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from storage.datasets import Store, StoreWriteError
-from tasks.errors import ModelError
+from tasks.engine import BatchLimits, Cancellation, run_batched
+from tasks.errors import Cancelled, ModelError
 from tasks.steps import new_run_id, step_record_run
 from tests.conftest import document_row
 
@@ -174,3 +175,35 @@ def test_a_run_whose_warehouse_load_fails_is_recorded_failed(tmp_path: Path) -> 
     runs = Store(str(data)).read("runs").to_pylist()
     assert [(r["run_id"], r["status"]) for r in runs] == [(run_id, "failed")]
     assert runs[0]["error"].startswith("warehouse load failed: IsADirectoryError")
+
+
+class CancelledAfter(Cancellation):
+    """A cancellation requested once it has been looked at `reads` times: a signal that lands
+    in the middle of a generation, at a known decode step."""
+
+    def __init__(self, reads: int) -> None:
+        super().__init__()
+        self.reads_left = reads
+
+    @property
+    def requested(self) -> bool:
+        self.reads_left -= 1
+        if self.reads_left == 0:
+            self.request("interrupted by SIGTERM")
+        return super().requested
+
+
+def test_generation_stops_at_the_next_decode_step(tiny_llama: str) -> None:
+    from tasks.models import resolve
+    from tasks.summarize import SummarizerSpec, summarize_texts
+
+    spec = SummarizerSpec(resolve(tiny_llama, "summarizer", None), max_new_tokens=200)
+    texts = ["The committee met on Tuesday to discuss the budget."] * 3
+    cancel = CancelledAfter(reads=5)  # read once per decode step
+    with pytest.raises(Cancelled, match="SIGTERM"):
+        summarize_texts(spec, texts, "cpu", cancel=cancel)
+    assert cancel.reads_left == 0  # generation ended at that step, not 195 steps later
+    done: list[int] = []
+    with pytest.raises(Cancelled):  # asked before: not one batch runs
+        run_batched([1, 2, 3], lambda batch: done.extend(batch) or batch, BatchLimits(2, 1), cancel=cancel)
+    assert done == []
