@@ -101,8 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as exc:
         print("longdoc: interrupted", file=sys.stderr)
         return exit_interrupted(exc)
-    except KeyboardInterrupt:
-        return _fail("interrupted")
+    except KeyboardInterrupt:  # Ctrl-C before a flow started (while models load): nothing to stop
+        print("longdoc: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, the shell's convention
 
 
 def _run(args: argparse.Namespace) -> int:
