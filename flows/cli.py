@@ -90,6 +90,8 @@ def _fail(message: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from flows.exits import Interrupted, exit_interrupted
+    from storage.datasets import StorageError
     from storage.warehouse import WarehouseError
     from tasks.errors import LongdocError
 
@@ -101,10 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return evaluate(args)
         return _warehouse_command(args)
-    except (LongdocError, WarehouseError) as exc:
+    except (LongdocError, WarehouseError, StorageError) as exc:
         return _fail(str(exc))
-    except KeyboardInterrupt:
-        return _fail("interrupted")
+    except Interrupted as exc:
+        print("longdoc: interrupted", file=sys.stderr)
+        return exit_interrupted(exc)
+    except KeyboardInterrupt:  # Ctrl-C before a flow started (while models load): nothing to stop
+        print("longdoc: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, the shell's convention
 
 
 def _warehouse_command(args: argparse.Namespace) -> int:
@@ -160,10 +166,11 @@ def _run(args: argparse.Namespace) -> int:
     params = make_params(args, args.inputs)
     if isinstance(params, int):
         return params
+    from flows.exits import run_interruptibly
     from flows.process import process_documents
 
     with progress_bar(), flow_run_settings():
-        report = process_documents(params)
+        report = run_interruptibly(lambda: process_documents(params))
     print_report(report)
     return 0
 
@@ -174,13 +181,17 @@ def flow_run_settings() -> Iterator[None]:
     a temporary server that stops with this process, so no one could act on its heartbeats, and
     they cost time: Prefect's heartbeat thread sleeps in one-second steps and a flow run waits
     for it to wake before returning, 0.5 s on average (BENCHMARKS.md). A server of your own keeps
-    them, at Prefect's interval."""
+    them, at Prefect's interval. Either way an error the CLI ends with in one line is logged
+    without its traceback."""
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    from flows.exits import known_errors_without_tracebacks
+
     if PREFECT_API_URL.value():
-        yield
+        with known_errors_without_tracebacks():
+            yield
         return
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), known_errors_without_tracebacks():
         yield
 
 
@@ -193,7 +204,7 @@ def make_params(args: argparse.Namespace, inputs: list[str], labels: list[str] |
         params = ProcessParams(
             inputs=inputs,
             data_dir=args.data_dir,
-            labels=args.labels.split(",") if args.labels else labels,
+            labels=args.labels.split(",") if args.labels is not None else labels,
             classifier=args.classifier,
             summarizer=args.summarizer,
             max_tokens=args.max_tokens,
@@ -210,8 +221,13 @@ def make_params(args: argparse.Namespace, inputs: list[str], labels: list[str] |
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        return _fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        where = ".".join(str(p) for p in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")  # a message of ours says it all
+        return _fail(message if message.startswith("--") or not where else f"{where}: {message}")
     params.make_plan()  # a model or budget problem is one line here, before Prefect starts
+    from storage.datasets import Store
+
+    Store(params.data_dir).check_writable()  # so is a read-only, full or unreachable data directory
     configure_prefect()
     return params
 

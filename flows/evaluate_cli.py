@@ -18,9 +18,10 @@ def evaluate(args: argparse.Namespace) -> int:
     if isinstance(params, int):
         return params
     from flows.evaluate import evaluate_documents
+    from flows.exits import run_interruptibly
 
     with progress_bar(), flow_run_settings():
-        report = evaluate_documents(params, args.data)
+        report = run_interruptibly(lambda: evaluate_documents(params, args.data))
     print_report(report)
     print_evaluation(report["run_id"], report["evaluations"])
     return 0

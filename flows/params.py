@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
     from tasks.ingest import Limits
@@ -70,9 +70,22 @@ class ProcessParams(BaseModel):
         if labels is None:
             return None
         cleaned = [label.strip() for label in labels if label.strip()]
+        if not cleaned:  # asked for no labels: not the same request as the default set
+            raise ValueError("--labels is empty: name the labels (a,b,c), or leave the option out for the default set")
         if len(set(cleaned)) != len(cleaned):
             raise ValueError("labels must be distinct")
-        return cleaned or None
+        return cleaned
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> ProcessParams:
+        """An overlap as large as the whole segment is never possible (the plan checks the exact
+        bound, half of each model's text budget, once the models are known)."""
+        if self.overlap_tokens is not None and self.max_tokens is not None and self.overlap_tokens >= self.max_tokens:
+            raise ValueError(
+                f"--overlap-tokens {self.overlap_tokens} is not less than --max-tokens {self.max_tokens}: "
+                "the overlap must fit within half a segment's text"
+            )
+        return self
 
     def limits(self) -> Limits:
         """The ingest limits these parameters set."""

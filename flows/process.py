@@ -16,17 +16,30 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
 from prefect.runtime import flow_run
-from prefect.tasks import exponential_backoff
+from prefect.tasks import Task, exponential_backoff
 
 from flows import observe
 from flows.params import ProcessParams
 from flows.runners import gpu_annotation, task_runner
 from tasks import steps
+from tasks.errors import Cancelled, retry_cannot_help
 from tasks.plan import Plan
 from tasks.shards import Shard
 
-RETRIES: dict[str, Any] = {"retries": 2, "retry_delay_seconds": exponential_backoff(backoff_factor=5)}
+
+def _retry_can_help(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect's retry condition: a flaky disk or network gets its retries; a full disk, a
+    read-only data directory, refused weights or a cancelled run fail at once."""
+    return not (isinstance(state.data, BaseException) and retry_cannot_help(state.data))
+
+
+RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=5),
+    "retry_condition_fn": _retry_can_help,
+}
 
 
 # Whether a shard stage is done is decided in the task, from the data directory (unless_done).
@@ -98,7 +111,8 @@ def aggregate_task(params: ProcessParams, plan: Plan, shard: Shard, run_id: str)
     )
 
 
-@task(name="record-run", **RETRIES)
+# Not retried: a retry after a failed warehouse load would add a second row for the run.
+@task(name="record-run")
 def record_task(
     params: ProcessParams,
     run_id: str,
@@ -119,6 +133,18 @@ def record_task(
         status,
         error,
     )
+
+
+def record_failure(
+    params: ProcessParams, run_id: str, plan: Plan | None, started: datetime, stages: dict[str, Any], exc: Exception
+) -> None:
+    """The run's row, failed or cancelled; a row that cannot be written (the disk that failed
+    the stage) is logged, and the stage's error is the one the run ends with."""
+    status = "cancelled" if isinstance(exc, Cancelled) else "failed"
+    try:
+        record_task(params, run_id, plan, started, stages, status, f"{type(exc).__name__}: {exc}")
+    except Exception as record_exc:
+        get_run_logger().warning("run %s could not be recorded as %s: %s", run_id, status, record_exc)
 
 
 def run_shards(params: ProcessParams, plan: Plan, shards: list[Shard], run_id: str) -> dict[str, dict[str, Any]]:
@@ -175,8 +201,9 @@ def process_documents(params: ProcessParams) -> dict[str, Any]:
         stages["shard"] = {"shards": len(shards), "seconds": 0.0}
         stages |= run_shards(params, plan, shards, run_id)
     except Exception as exc:
-        record_task(params, run_id, plan, started, stages, "failed", f"{type(exc).__name__}: {exc}")
+        record_failure(params, run_id, plan, started, stages, exc)
         raise
+    # A failure here (the warehouse load) is recorded by the task itself: never "completed".
     report = record_task(params, run_id, plan, started, stages, "completed") | {"data_dir": params.data_dir}
     observe.publish_artifacts(params.data_dir, report, doc_ids)
     return report

@@ -7,6 +7,7 @@ written under a temporary name and renamed, so a reader never sees half a file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import uuid
@@ -23,9 +24,32 @@ import pyarrow.parquet as pq
 from storage.parts import SkippedPart, split_parts
 from storage.schema import SCHEMAS
 
+# Errors of the environment that a retry seconds later cannot fix: a full disk, a path that
+# cannot be created or written (permissions, a read-only file system, a file where a folder
+# must be). Retried, they only repeat, with backoff, and end in several tracebacks.
+PERMANENT_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENAMETOOLONG,
+    }
+)
+
 
 class StorageError(Exception):
     """A path or URL that cannot be read or written."""
+
+
+class StoreWriteError(StorageError):
+    """A part file that cannot be written, naming the path (a full disk, a read-only or
+    unreachable data directory): a retry cannot fix it, so none is made."""
 
 
 def is_url(path: str) -> bool:
@@ -87,8 +111,14 @@ class Store:
         if data.num_rows == 0:
             return None
         data = data.select(schema.names).cast(schema)
-        fs, _ = self.fs_and_base
         directory = self.table_dir(table)
+        try:
+            return self._write_new_part(data, directory, part)
+        except OSError as exc:
+            raise _write_error(exc, directory, self.is_local) from exc
+
+    def _write_new_part(self, data: pa.Table, directory: str, part: str) -> str:
+        fs, _ = self.fs_and_base
         fs.create_dir(directory, recursive=True)
         final = f"{directory}/{part}.parquet"
         if fs.get_file_info(final).type != pafs.FileType.NotFound:
@@ -101,6 +131,21 @@ class Store:
         else:  # an object-store PUT is atomic already
             pq.write_table(data, final, filesystem=fs, compression="zstd")
         return final
+
+    def check_writable(self) -> None:
+        """StoreWriteError, naming the root, unless a file can be written there now: a run
+        learns before any work that its data directory is read-only, full or unreachable."""
+        try:
+            fs, base = self.fs_and_base
+            probe = f"{base}/.write-check-{uuid.uuid4().hex}"
+            fs.create_dir(base, recursive=True)
+            with fs.open_output_stream(probe) as out:
+                out.write(b"ok")
+            fs.delete_file(probe)
+        except StorageError as exc:  # a URL that names no store: the message names it
+            raise StoreWriteError(str(exc)) from exc
+        except OSError as exc:
+            raise StoreWriteError(f"cannot write {self.root}: {_reason(exc)}") from exc
 
     def part_files(self, table: str) -> list[pafs.FileInfo]:
         """The part files of a table, sorted by name (part names start with a timestamp)."""
@@ -153,6 +198,21 @@ class Store:
         fs, _ = self.fs_and_base
         dataset = ds.dataset(parts, schema=SCHEMAS[table], format="parquet", filesystem=fs)
         yield from dataset.to_batches(columns=list(columns) if columns else None, filter=where, batch_size=batch_size)
+
+
+def _write_error(exc: OSError, directory: str, local: bool) -> OSError | StoreWriteError:
+    """A write failure no retry can fix as one line naming the path; others (a flaky disk)
+    stay as they are, for the task's retries. An object store's client has retried what it
+    could before it raises, so its errors are final too."""
+    if local and exc.errno not in PERMANENT_ERRNOS:
+        return exc
+    return StoreWriteError(f"cannot write {directory}: {_reason(exc)}")
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def read_bytes(fs: pafs.FileSystem, path: str, limit: int) -> bytes:

@@ -7,12 +7,46 @@ except a single row longer than the budget, which runs alone. Results come back 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from tasks.errors import Cancelled
+
 R = TypeVar("R")
 Progress = Callable[[int, int], None]
+
+
+class Cancellation:
+    """A request to stop: made by a signal handler, seen by long loops between their steps
+    (batches, decode steps). Python cannot stop a thread from outside, so a thread that runs
+    inference must look for itself, or a SIGTERM waits for the whole shard to finish."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = "interrupted"
+
+    def request(self, reason: str = "interrupted") -> None:
+        self.reason = reason
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise Cancelled once a stop was requested."""
+        if self._event.is_set():
+            raise Cancelled(self.reason)
+
+
+# The process's one cancellation: requested only by the CLI's SIGTERM/SIGINT handler
+# (flows/exits.py), read by the inference loops here and in tasks/summarize.py.
+CANCELLATION = Cancellation()
 
 
 @dataclass(frozen=True)
@@ -114,12 +148,18 @@ def run_batched(
     run: Callable[[list[int]], list[R]],
     limits: BatchLimits,
     progress: Progress | None = None,
+    cancel: Cancellation = CANCELLATION,
 ) -> list[R]:
-    """Call `run` on batches of indices; returns one result per index, in input order."""
+    """Call `run` on batches of indices; returns one result per index, in input order.
+    Cancelled between batches, and after the last one (a batch cut short by the request is
+    not a result)."""
     results: dict[int, R] = {}
     done = 0
     for batch in plan_batches(lengths, limits):
-        for index, result in zip(batch, _run_with_backoff(run, batch), strict=True):
+        cancel.check()
+        outputs = _run_with_backoff(run, batch)
+        cancel.check()
+        for index, result in zip(batch, outputs, strict=True):
             results[index] = result
         done += len(batch)
         if progress:

@@ -78,8 +78,15 @@ def _segment_plan(
     if limit <= overhead:
         raise ConfigError(f"--max-tokens {limit} leaves no room for text in {ref.name} ({overhead} tokens of its own)")
     text_budget = limit - overhead
-    chosen = limit // 8 if overlap is None else overlap
-    return SegmentPlan(ref.path, ref.short_id, limit, min(chosen, text_budget // 2), overhead)
+    most = text_budget // 2  # the segmenter's own bound: each window must move on by half its text
+    if overlap is None:  # the default fits any budget
+        return SegmentPlan(ref.path, ref.short_id, limit, min(limit // 8, most), overhead)
+    if overlap > most:  # never clamped: a different overlap would be a different request
+        raise ConfigError(
+            f"--overlap-tokens {overlap} is too large for {ref.name}: its segments hold {text_budget} tokens "
+            f"of text ({limit} less {overhead} of the model's own), and the overlap may be at most half, {most}"
+        )
+    return SegmentPlan(ref.path, ref.short_id, limit, overlap, overhead)
 
 
 def make_plan(

@@ -20,7 +20,7 @@ from storage import completion, warehouse
 from storage.datasets import Store, is_in
 from tasks.aggregate import DocumentLabel, doc_labels, doc_segment_summaries, result_rows
 from tasks.classify import classify_segments
-from tasks.engine import Progress
+from tasks.engine import CANCELLATION, Progress
 from tasks.ingest import Limits, ingest, load_texts
 from tasks.merge import MERGE_BUDGET_FACTOR, merge_extractive
 from tasks.models import keep_out_of_garbage_collection, load_tokenizer, pick_device
@@ -94,6 +94,7 @@ def step_segment(
     data_dir: str, plan: SegmentPlan, doc_ids: list[str], run_id: str, role: str, shard: int = 0
 ) -> dict[str, Any]:
     keep_out_of_garbage_collection()
+    CANCELLATION.check()  # a run stopped during ingest starts no shard
     start = time.perf_counter()
     counts = segment_documents(Store(data_dir), doc_ids, plan.segmenter(), f"{run_id}-{shard:05d}-segments-{role}")
     # The budgets in force, which may be lower than asked: a model's own limit caps them.
@@ -259,6 +260,21 @@ def step_record_run(
         "tokens_per_s": model_tokens / model_seconds if model_seconds > 0 else None,
         "error": error,
     }
-    store.write_part("runs", [row], f"{run_id}-run")
-    added = warehouse.sync(store)
+    path = store.write_part("runs", [row], f"{run_id}-run")
+    try:
+        added = warehouse.sync(store)
+    except Exception as exc:
+        if status == "completed" and path:
+            _rewrite_as_failed(store, path, row, exc)
+        raise
     return {**row, "counts": counts, "stage_seconds": stage_seconds, "warehouse_rows_added": added}
+
+
+def _rewrite_as_failed(store: Store, path: str, row: dict[str, Any], exc: Exception) -> None:
+    """A run whose warehouse load failed did not complete, and its row must not say so. A
+    failed load renames nothing (storage/warehouse.py), so the part just written was never
+    loaded: it is replaced whole, and the run keeps one row."""
+    fs, _ = store.fs_and_base
+    fs.delete_file(path)
+    failed = row | {"status": "failed", "error": f"warehouse load failed: {type(exc).__name__}: {exc}"}
+    store.write_part("runs", [failed], f"{row['run_id']}-run")

@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.datasets import Store
-from tasks.engine import BatchLimits, Progress, inference, pad_batch, run_batched, shifted
+from tasks.engine import (
+    CANCELLATION,
+    BatchLimits,
+    Cancellation,
+    Progress,
+    inference,
+    pad_batch,
+    run_batched,
+    shifted,
+)
 from tasks.models import ModelRef, load_model, load_tokenizer
 from tasks.prose import prose_issues, repair_summary
 from tasks.segment import pending_segments
@@ -111,10 +120,12 @@ def summarize_texts(
     limits: BatchLimits | None = None,
     static_cache: bool = False,
     prompt: tuple[str, str] | None = None,
+    cancel: Cancellation = CANCELLATION,
 ) -> list[Summary]:
     """One summary per text, in order; greedy decoding, batched by token budget.
 
-    `static_cache` lets transformers compile the decoding step (measured in benchmarks/)."""
+    `static_cache` lets transformers compile the decoding step (measured in benchmarks/).
+    A cancellation ends generation at the next decode step and raises Cancelled."""
 
     tokenizer = load_tokenizer(spec.ref.path)
     model = load_model(spec.ref.path, spec.ref.kind, device)
@@ -141,6 +152,7 @@ def summarize_texts(
                 pad_token_id=pad_id,
                 eos_token_id=eos,
                 logits_processor=[no_repeat_in_output(ids.shape[1] if decoder else 1, NO_REPEAT_NGRAM)],
+                stopping_criteria=[stop_on(cancel)],
                 **({"cache_implementation": "static"} if static_cache else {}),
             )
         new = out[:, ids.shape[1] :] if decoder else out[:, 1:]  # seq2seq starts with its start token
@@ -148,7 +160,7 @@ def summarize_texts(
 
     limits = limits or BatchLimits.for_device(device, generation=True)
     lengths = [len(r) + spec.max_new_tokens for r in rows]
-    outputs = run_batched(lengths, run, limits, progress)
+    outputs = run_batched(lengths, run, limits, progress, cancel)
     # Repaired right away against the text it summarizes: no speaker tag of that text, no
     # template remnant, no repeated sentence (what a repair cannot fix is counted later).
     return [
@@ -182,6 +194,20 @@ def no_repeat_in_output(start: int, n: int) -> Any:
             return scores
 
     return NoRepeatInOutput()
+
+
+def stop_on(cancel: Cancellation) -> Any:
+    """A stopping criterion that ends every row once a cancellation is requested: one long
+    batch of generation takes minutes, a decode step milliseconds (run_batched then raises)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class StopOnCancel(StoppingCriteria):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+            stop = torch.full((input_ids.shape[0],), cancel.requested, dtype=torch.bool, device=input_ids.device)
+            return stop  # type: ignore[return-value]
+
+    return StopOnCancel()
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -119,3 +119,56 @@ def test_a_run_on_a_temporary_server_sends_no_heartbeats() -> None:
         with flow_run_settings():
             assert engine.heartbeat_seconds == expected
     assert expected is not None and expected > 0
+
+
+def test_requests_are_refused_not_changed(
+    tmp_path: Path, tiny_bert_classifier: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An overlap the segmenter cannot honour and empty labels are one-line errors, at the CLI
+    and in the parameters deployments pass; nothing is clamped or defaulted instead."""
+    from pydantic import ValidationError
+
+    from flows.params import ProcessParams
+    from tasks.errors import ConfigError
+
+    run = ["run", str(tmp_path), "--data-dir", str(tmp_path / "d"), "--classifier", tiny_bert_classifier]
+    refused = {
+        ("--max-tokens", "64", "--overlap-tokens", "64"): "--overlap-tokens 64 is not less than --max-tokens 64",
+        # the tiny BERT adds [CLS] and [SEP]: 62 tokens of text, of which at most half overlap
+        ("--max-tokens", "64", "--overlap-tokens", "32"): "--overlap-tokens 32 is too large for",
+        ("--labels", ""): "--labels is empty",
+        ("--labels", " , "): "--labels is empty",
+    }
+    for options, message in refused.items():
+        assert main([*run, "--no-summarize", *options]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"longdoc: error: {message}") and err.count("\n") == 1, err
+        if "32" in options:
+            budget = "62 tokens of text (64 less 2 of the model's own), and the overlap may be at most half, 31"
+            assert err.endswith(f"{budget}\n"), err
+    with pytest.raises(ValidationError, match="--labels is empty"):
+        ProcessParams(inputs=["x"], labels=[])
+    params = {"inputs": ["x"], "classifier": tiny_bert_classifier, "summarize": False, "max_tokens": 64}
+    with pytest.raises(ConfigError, match=r"may be at most half, 31$"):
+        ProcessParams(**params, overlap_tokens=32).make_plan()
+    plan = ProcessParams(**params, overlap_tokens=31).make_plan()
+    assert plan.classifier_segments and plan.classifier_segments.overlap_tokens == 31  # as asked
+
+
+def test_an_unreachable_data_directory_is_one_line_before_the_run(
+    tmp_path: Path, tiny_bert_classifier: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object store nobody answers at (a closed loopback port): the S3 client's own retries,
+    then one line naming the data directory, before Prefect starts (~13 s of those retries)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    data = f"s3://bucket/data?endpoint_override=127.0.0.1:{port}&scheme=http"
+    run = ["run", str(tmp_path), "--data-dir", data, "--classifier", tiny_bert_classifier, "--no-summarize"]
+    assert main(run) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"longdoc: error: cannot write {data}: ") and err.count("\n") == 1, err
