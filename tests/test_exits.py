@@ -170,11 +170,14 @@ def test_a_run_whose_warehouse_load_fails_is_recorded_failed(tmp_path: Path) -> 
     data.mkdir()
     (data / "warehouse.duckdb").mkdir()  # a folder where the warehouse file must be: the load fails
     run_id = new_run_id()
-    with pytest.raises(IsADirectoryError):
+    from storage.warehouse import WarehouseError
+
+    with pytest.raises(WarehouseError, match=r"warehouse\.duckdb"):  # one line naming the path
         step_record_run(str(data), run_id, None, "cfg", datetime.now(UTC), {}, {}, "completed")
     runs = Store(str(data)).read("runs").to_pylist()
     assert [(r["run_id"], r["status"]) for r in runs] == [(run_id, "failed")]
-    assert runs[0]["error"].startswith("warehouse load failed: IsADirectoryError")
+    error = runs[0]["error"]
+    assert error.startswith("warehouse load failed: WarehouseError") and "warehouse.duckdb" in error
 
 
 class CancelledAfter(Cancellation):
