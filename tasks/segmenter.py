@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from tasks.boundaries import choose_end, choose_start, cut_levels
 from tasks.errors import ConfigError
-from tasks.word_units import offsets_array, token_offsets
+from tasks.word_units import PIECE_CHARS, offsets_array, piecewise_offsets, token_offsets
 
 SEGMENTER_VERSION = "2"
+LONG_TEXT_CHARS = 1 << 20  # a text longer than this is tokenized in pieces (tasks.word_units)
+COUNT_BATCH = 256  # segments re-encoded together: the tokenizer's memory stays per batch
 # Pre-tokenizers and normalizers that treat each whitespace-separated word on its own.
 _WORD_LOCAL_PRETOKENIZERS = {
     "BertPreTokenizer",
@@ -86,6 +88,8 @@ class Segmenter:
     overhead_tokens: int  # special tokens and prompt template around the text
     min_fill: float = 0.7  # a cut is searched first in the last 30% of the window
     by_units: bool = True  # word-local tokenizers: tokenize each distinct word once (tasks.word_units)
+    long_chars: int = LONG_TEXT_CHARS
+    piece_chars: int = PIECE_CHARS
     _word_local: list[bool] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -127,7 +131,10 @@ class Segmenter:
         return len(self._encode_batch([text])[0].ids)
 
     def counts(self, texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in self._encode_batch(texts)] if texts else []
+        out: list[int] = []
+        for first in range(0, len(texts), COUNT_BATCH):
+            out.extend(len(e.ids) for e in self._encode_batch(texts[first : first + COUNT_BATCH]))
+        return out
 
     @property
     def word_local(self) -> bool:
@@ -186,17 +193,29 @@ class Segmenter:
     def _prepare(self, texts: Sequence[str], by_units: bool = True) -> list[_Doc]:
         """Every text's token offsets, boundary levels and whitespace cuts. A word-local
         tokenizer gives each text the tokens of its words, so distinct words are tokenized
-        once for all texts; any other tokenizer encodes the texts whole, in one batch."""
-        if by_units and self.by_units and self.word_local:
-            offsets = token_offsets(self._encode_batch, texts)
+        once for all texts; any other tokenizer encodes the texts whole, in one batch. A text
+        over `long_chars` is tokenized in pieces, so its memory stays a few bytes a character."""
+        units = by_units and self.by_units and self.word_local
+        short = [text for text in texts if len(text) <= self.long_chars]
+        if units:
+            offsets = iter(token_offsets(self._encode_batch, short))
         else:
-            offsets = [offsets_array(e) for e in self._encode_batch(texts)]
+            offsets = iter([offsets_array(e) for e in self._encode_batch(short)])
         docs = []
-        for text, pairs in zip(texts, offsets, strict=True):
-            starts, ends = pairs[:, 0].copy(), pairs[:, 1].copy()
+        for text in texts:
+            if len(text) > self.long_chars:
+                starts, ends = piecewise_offsets(self._piece_offsets(units), text, units, self.piece_chars)
+            else:
+                pairs = next(offsets)
+                starts, ends = pairs[:, 0].copy(), pairs[:, 1].copy()
             levels, at_space = cut_levels(text, starts, ends)
             docs.append(_Doc(text, starts, ends, levels, at_space))
         return docs
+
+    def _piece_offsets(self, units: bool) -> Callable[[str], np.ndarray]:
+        if units:
+            return lambda piece: token_offsets(self._encode_batch, [piece])[0]
+        return lambda piece: offsets_array(self._encode_batch([piece])[0])
 
     def _plan(self, doc: _Doc) -> list[Span]:
         n = len(doc.starts)
@@ -240,9 +259,9 @@ class Segmenter:
                 whole.append(doc.text[lo:hi])
                 continue
             word_end = _word_end(doc.text, lo, hi)
-            first = int(np.searchsorted(doc.ends, lo, side="right"))
-            after_word = int(np.searchsorted(doc.starts, word_end, side="left"))
-            inside = int(np.searchsorted(doc.starts, hi, side="left")) - first
+            first = _search(doc.ends, lo, "right")
+            after_word = _search(doc.starts, word_end, "left")
+            inside = _search(doc.starts, hi, "left") - first
             plan.append(("word", len(first_words), inside - (after_word - first)))
             first_words.append(doc.text[lo:word_end])
         whole_counts, word_counts = self.counts(whole), self.counts(first_words)
@@ -252,6 +271,12 @@ class Segmenter:
         if self.overlap_tokens == 0:
             return end
         return choose_start(levels, start, end, self.overlap_tokens)
+
+
+def _search(offsets: np.ndarray, value: int, side: Literal["left", "right"]) -> int:
+    """np.searchsorted with the value in the array's own dtype: a Python int would make numpy
+    cast the whole (int32) array to int64 on every call."""
+    return int(np.searchsorted(offsets, offsets.dtype.type(value), side=side))
 
 
 def _word_end(text: str, lo: int, hi: int) -> int:

@@ -128,3 +128,64 @@ def _shared_tokens(
         counts[a:b] = np.bincount(unit - a, minlength=b - a)
         relative.append(offsets - firsts[unit][:, None])
     return counts, (np.concatenate(relative) if relative else np.zeros((0, 2), dtype=np.int64))
+
+
+Offsets = Callable[[str], np.ndarray]  # one text -> its (start, end) token offsets
+PIECE_CHARS = 1 << 18  # a long text is tokenized this many characters at a time
+LOOKAHEAD_CHARS = 1 << 10  # how far past a cut inside a word two encodings must agree
+_CANDIDATES = 8  # cuts inside a word tried before the last one is taken
+
+
+def piecewise_offsets(
+    offsets: Offsets, text: str, word_local: bool, piece_chars: int = PIECE_CHARS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token starts and ends of a long text, tokenized `piece_chars` characters at a time: the
+    tokenizer's own memory (tens of bytes per character) then never holds the whole text.
+
+    A word-local tokenizer's pieces end before a space that follows a non-space, where its
+    tokens are those of the whole text (tasks.word_units): the same offsets as one pass.
+    Elsewhere (no such space in a piece, or another tokenizer) a piece ends at a token start
+    from which encoding again gives the piece's own tokens for LOOKAHEAD_CHARS (a tokenizer that
+    marks every text's start, as Metaspace does, may never agree: the last candidate is taken).
+    Budgets never depend on this: the segmenter re-encodes every segment cut inside a word."""
+    index = np.int32 if len(text) < 2**31 else np.int64
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    begin = 0
+    while begin < len(text):
+        stop = begin + piece_chars
+        if stop >= len(text):
+            piece, begin = offsets(text[begin:]) + begin, len(text)
+        elif word_local and (cut := _unit_cut(text, begin + 1, stop)) > begin:
+            piece, begin = offsets(text[begin:cut]) + begin, cut
+        else:
+            piece, begin = _stitched(offsets, text, begin, stop)
+        starts.append(piece[:, 0].astype(index))
+        ends.append(piece[:, 1].astype(index))
+    empty = np.zeros(0, dtype=index)
+    return np.concatenate([empty, *starts]), np.concatenate([empty, *ends])
+
+
+def _unit_cut(text: str, lo: int, hi: int) -> int:
+    """The last space in text[lo:hi] that follows a non-space character, or -1."""
+    at = text.rfind(" ", lo, hi)
+    while at > lo and text[at - 1].isspace():
+        at = text.rfind(" ", lo, at)
+    return at if at > 0 and not text[at - 1].isspace() else -1
+
+
+def _stitched(offsets: Offsets, text: str, begin: int, stop: int) -> tuple[np.ndarray, int]:
+    """The tokens of text[begin:] before a cut near `stop`, and the cut: the latest clean token
+    start (not inside a character two tokens share) from which encoding agrees with the piece's."""
+    right = stop + LOOKAHEAD_CHARS
+    piece = offsets(text[begin:right]) + begin
+    clean = np.flatnonzero((piece[1:, 0] > piece[:-1, 0]) & (piece[1:, 0] >= piece[:-1, 1])) + 1
+    clean = clean[(piece[clean, 0] > begin) & (piece[clean, 0] <= stop)]
+    if not clean.size:  # no token starts inside the piece: take it whole
+        return piece, right
+    for k in clean[::-1][:_CANDIDATES].tolist():
+        cut = int(piece[k, 0])
+        again = offsets(text[cut:right]) + cut
+        if np.array_equal(again, piece[k:]):
+            break
+    return piece[:k], cut
