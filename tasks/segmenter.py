@@ -74,6 +74,7 @@ class _Doc:
     ends: np.ndarray
     levels: np.ndarray
     at_space: np.ndarray
+    exact: bool = True  # its tokens are those of one pass (else no segment count trusts them)
     margin: int = 0
 
 
@@ -203,13 +204,14 @@ class Segmenter:
             offsets = iter([offsets_array(e) for e in self._encode_batch(short)])
         docs = []
         for text in texts:
+            exact = True
             if len(text) > self.long_chars:
-                starts, ends = piecewise_offsets(self._piece_offsets(units), text, units, self.piece_chars)
+                starts, ends, exact = piecewise_offsets(self._piece_offsets(units), text, units, self.piece_chars)
             else:
                 pairs = next(offsets)
                 starts, ends = pairs[:, 0].copy(), pairs[:, 1].copy()
             levels, at_space = cut_levels(text, starts, ends)
-            docs.append(_Doc(text, starts, ends, levels, at_space))
+            docs.append(_Doc(text, starts, ends, levels, at_space, exact))
         return docs
 
     def _piece_offsets(self, units: bool) -> Callable[[str], np.ndarray]:
@@ -234,7 +236,7 @@ class Segmenter:
             start, prev_end = self._next_start(doc.levels, start, end), end
             while start < end and _char_span(doc, start, n)[0] <= first_char:
                 start += 1  # whitespace-only tokens at the front: starts must move forward
-        counts = self._exact(doc, bounds, trust=self.word_local)
+        counts = self._exact(doc, bounds, trust=self.word_local and doc.exact)
         spans: list[Span] = []
         prev = 0
         for (start, end), count in zip(bounds, counts, strict=True):
