@@ -2,7 +2,9 @@
 
 Each document's tokens come from the consuming model's tokenizer: for a tokenizer that splits
 words independently, each distinct word is tokenized once for the whole batch
-(tasks.word_units), otherwise the documents are encoded whole, in one batch. Every cut falls
+(tasks.word_units), otherwise the documents are encoded whole, in one batch; a document over
+LONG_TEXT_CHARS is tokenized in pieces, so that neither the tokenizer nor the arrays built from
+its offsets need more than a few bytes a character (a 50 MB line: BENCHMARKS.md). Every cut falls
 between two tokens and is ranked (see tasks.boundaries). Every segment's exact token count is
 then proven: re-encoding its text (special tokens and prompt template added) gives at most
 max_tokens. Where both ends of a segment fall on whitespace and the tokenizer splits words
@@ -206,7 +208,8 @@ class Segmenter:
         for text in texts:
             exact = True
             if len(text) > self.long_chars:
-                starts, ends, exact = piecewise_offsets(self._piece_offsets(units), text, units, self.piece_chars)
+                pieces = self._piece_offsets(units)
+                starts, ends, exact = piecewise_offsets(pieces, text, self.word_local, self.piece_chars)
             else:
                 pairs = next(offsets)
                 starts, ends = pairs[:, 0].copy(), pairs[:, 1].copy()
