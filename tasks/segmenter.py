@@ -199,7 +199,9 @@ class Segmenter:
         once for all texts; any other tokenizer encodes the texts whole, in one batch. A text
         over `long_chars` is tokenized in pieces, so its memory stays a few bytes a character."""
         units = by_units and self.by_units and self.word_local
-        short = [text for text in texts if len(text) <= self.long_chars]
+        # The word-local probe (by_units=False) is read in one pass: it decides how pieces are cut.
+        long_chars = self.long_chars if by_units else len(max(texts, key=len, default=""))
+        short = [text for text in texts if len(text) <= long_chars]
         if units:
             offsets = iter(token_offsets(self._encode_batch, short))
         else:
@@ -207,7 +209,7 @@ class Segmenter:
         docs = []
         for text in texts:
             exact = True
-            if len(text) > self.long_chars:
+            if len(text) > long_chars:
                 pieces = self._piece_offsets(units)
                 starts, ends, exact = piecewise_offsets(pieces, text, self.word_local, self.piece_chars)
             else:
