@@ -305,3 +305,14 @@ def test_memory_per_character_of_a_long_line_is_small(corpus, language: str, cha
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert (peaks[1] - peaks[0]) / chars < limit, [p / 1e6 for p in peaks]
+
+
+def test_pieces_of_a_tokenizer_that_is_not_word_local_keep_every_invariant() -> None:
+    from tokenizers import normalizers
+
+    tok = byte_bpe_tokenizer()
+    tok.backend_tokenizer.normalizer = normalizers.Replace("ab", "ba")  # not known to be char-local
+    text = (PROSE.replace("\n", " ") + " 東京で会議がありました。" + "abcdefghij" * 30) * 3
+    pieces = Segmenter(tok, "bpe", 40, 6, overhead_tokens=2, long_chars=1000, piece_chars=700)
+    assert not pieces.word_local and len(text) > pieces.long_chars
+    check_invariants(pieces, text)
