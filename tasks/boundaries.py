@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import unicodedata
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,24 +36,43 @@ def whitespace_code_points() -> np.ndarray:
     return np.array([c for c in range(0x3100) if chr(c).isspace()], dtype=np.uint32)
 
 
+CUT_BLOCK = 1 << 18  # cuts whose levels are computed together: bounds the temporary arrays
+
+
 def code_points(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    """The text's code points in the smallest unsigned dtype that holds them: a 50 MB text costs
+    50-200 MB here, not 200 MB plus the bytes object it is read from."""
+    if text.isascii():  # constant time in CPython; one byte a character
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    step = 1 << 20
+    parts = [
+        np.frombuffer(text[i : i + step].encode("utf-32-le", "surrogatepass"), np.uint32)
+        for i in range(0, len(text), step)
+    ]
+    dtype = np.uint16 if max(int(p.max()) for p in parts) < 0x10000 else np.uint32
+    out = np.empty(len(text), dtype=dtype)
+    for n, part in enumerate(parts):
+        out[n * step : n * step + len(part)] = part
+    return out
 
 
-def _joins_previous(codes: np.ndarray) -> np.ndarray:
-    """Per character: does it belong to the grapheme cluster of the character before it?"""
-    joins = np.zeros(len(codes), dtype=bool)
-    high = np.unique(codes[codes >= 0x300])
+def _joins_previous(codes: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Per position: does its character belong to the grapheme cluster of the one before it?"""
+    here = codes[pos].astype(np.uint32)
+    before = codes[np.maximum(pos - 1, 0)].astype(np.uint32)
+    high = np.unique(here[here >= 0x300])
     marks = [c for c in high.tolist() if unicodedata.category(chr(c)) in ("Mn", "Me", "Mc")]
-    joins |= np.isin(codes, marks)
-    joins |= (codes == 0x200D) | ((codes >= 0xFE00) & (codes <= 0xFE0F))  # ZWJ, variation selectors
-    joins |= ((codes >= 0x1F3FB) & (codes <= 0x1F3FF)) | ((codes >= 0xE0020) & (codes <= 0xE007F))  # skin, tags
-    if len(codes) > 1:
-        after_zwj = codes[:-1] == 0x200D
-        crlf = (codes[:-1] == 13) & (codes[1:] == 10)
-        regional = (codes >= 0x1F1E6) & (codes <= 0x1F1FF)
-        joins[1:] |= after_zwj | crlf | (regional[:-1] & regional[1:])
+    joins = np.isin(here, marks)
+    joins |= (here == 0x200D) | ((here >= 0xFE00) & (here <= 0xFE0F))  # ZWJ, variation selectors
+    joins |= ((here >= 0x1F3FB) & (here <= 0x1F3FF)) | ((here >= 0xE0020) & (here <= 0xE007F))  # skin, tags
+    crlf = (before == 13) & (here == 10)
+    regional = _regional(before) & _regional(here)
+    joins |= (pos > 0) & ((before == 0x200D) | crlf | regional)
     return joins
+
+
+def _regional(codes: np.ndarray) -> np.ndarray:
+    return (codes >= 0x1F1E6) & (codes <= 0x1F1FF)
 
 
 def _no_space(codes: np.ndarray) -> np.ndarray:
@@ -62,36 +82,78 @@ def _no_space(codes: np.ndarray) -> np.ndarray:
     return mask
 
 
-def cut_levels(text: str, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class _Chars:
+    """What cut levels need of the characters: code points, whitespace, its runs and newlines.
+    Runs and newlines are kept as positions, so the per-character memory is the code points and
+    one mask."""
+
+    codes: np.ndarray
+    space: np.ndarray
+    run_start: np.ndarray
+    run_stop: np.ndarray
+    newlines: np.ndarray
+
+    @classmethod
+    def of(cls, text: str) -> _Chars:
+        codes = code_points(text)
+        space = np.isin(codes, whitespace_code_points())
+        index = np.int32 if len(codes) < 2**31 else np.int64
+        first = space.copy()
+        first[1:] &= ~space[:-1]
+        last = space.copy()
+        last[:-1] &= ~space[1:]
+        newlines = _positions(codes == 10, index)
+        return cls(codes, space, _positions(first, index), _positions(last, index) + 1, newlines)
+
+
+def _positions(mask: np.ndarray, index: type[np.signedinteger]) -> np.ndarray:
+    """np.flatnonzero in a small dtype, a block at a time: no int64 array of every position."""
+    step = 1 << 22
+    blocks = [np.flatnonzero(mask[i : i + step]).astype(index) + i for i in range(0, len(mask), step)]
+    return np.concatenate([np.zeros(0, dtype=index), *blocks])
+
+
+def cut_levels(
+    text: str, starts: np.ndarray, ends: np.ndarray, block: int = CUT_BLOCK
+) -> tuple[np.ndarray, np.ndarray]:
     """Levels of the cuts 0..n, and which cuts fall on whitespace (where the tokens on either
-    side do not depend on each other)."""
+    side do not depend on each other). Computed `block` cuts at a time: the same levels, with
+    temporaries bounded however long the text."""
     n = len(starts)
     levels = np.full(n + 1, PARAGRAPH, dtype=np.int8)
     at_space = np.ones(n + 1, dtype=bool)
     if n < 2:
         return levels, at_space
-    codes = code_points(text)
+    chars = _Chars.of(text)
+    for first in range(1, n, block):
+        last = min(n, first + block)  # cuts first..last-1
+        inner, touched = _inner_levels(chars, ends[first - 1 : last - 1], starts[first:last])
+        levels[first:last] = inner
+        at_space[first:last] = touched & (inner >= WORD)
+    return levels, at_space
+
+
+def _inner_levels(chars: _Chars, ends: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Levels of the cuts between tokens ending at `ends` and tokens starting at `starts`, and
+    whether each touches whitespace."""
+    codes, space = chars.codes, chars.space
     size = len(codes)
-    space = np.isin(codes, whitespace_code_points())
-    a = ends[:-1].astype(np.int64)  # cut i (1..n-1) lies between ends[i-1] and starts[i]
-    b = starts[1:].astype(np.int64)
+    a = ends.astype(np.int64)  # a cut lies between the end of one token (a) and the start of the next (b)
+    b = starts.astype(np.int64)
 
     # The whitespace run a cut touches: the character at a, or the one before it.
-    run_first = space & ~np.concatenate(([False], space[:-1]))
-    run_id = np.cumsum(run_first) - 1
-    run_start = np.flatnonzero(run_first)
-    run_stop = np.flatnonzero(space & ~np.concatenate((space[1:], [False]))) + 1
-    newlines = np.concatenate(([0], np.cumsum(codes == 10)))
-    run_newlines = newlines[run_stop] - newlines[run_start]
     safe_a = np.clip(a, 0, size - 1)
     here = (a < size) & space[safe_a]
     before = (a > 0) & space[np.clip(a - 1, 0, size - 1)]
     touched = here | before
     pos = np.where(here, safe_a, np.clip(a - 1, 0, size - 1))
-    rid = run_id[pos]
-    if len(run_start):
-        rid = np.clip(rid, 0, len(run_start) - 1)
-        nl, prev = run_newlines[rid], np.clip(run_start[rid] - 1, 0, size - 1)
+    if len(chars.run_start):
+        found = np.searchsorted(chars.run_start, pos.astype(chars.run_start.dtype), side="right")  # no cast of runs
+        rid = np.clip(found - 1, 0, len(chars.run_start) - 1)
+        run_start, run_stop = chars.run_start[rid], chars.run_stop[rid]
+        nl = np.searchsorted(chars.newlines, run_stop) - np.searchsorted(chars.newlines, run_start)
+        prev = np.clip(run_start.astype(np.int64) - 1, 0, size - 1)
     else:  # no whitespace at all: no cut touches a run
         nl, prev = np.zeros(len(a), dtype=np.int64), np.zeros(len(a), dtype=np.int64)
     for _ in range(2):  # look past closing quotes and brackets
@@ -99,19 +161,18 @@ def cut_levels(text: str, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndar
     ends_sentence = np.isin(codes[prev], SENTENCE_END)
     spaced = np.where(nl >= 2, PARAGRAPH, np.where(nl == 1, LINE, np.where(ends_sentence, SENTENCE, WORD)))
 
-    left = codes[np.clip(a - 1, 0, size - 1)]
-    right = codes[np.clip(b, 0, size - 1)]
+    left = codes[np.clip(a - 1, 0, size - 1)].astype(np.uint32)
+    right = codes[np.clip(b, 0, size - 1)].astype(np.uint32)
     no_space = _no_space(left) | _no_space(right)
     unspaced = np.where(np.isin(left, CJK_SENTENCE_END), SENTENCE, np.where(no_space, WORD, INSIDE_WORD))
     unspaced = np.where((a == 0) | (b >= size), WORD, unspaced)
 
     inner = np.where(touched, spaced, unspaced).astype(np.int8)
-    joins = _joins_previous(codes)
-    inner[(b < size) & joins[np.clip(b, 0, size - 1)]] = INSIDE_GRAPHEME
+    inside = b < size
+    joins = _joins_previous(codes, np.clip(b, 0, size - 1))
+    inner[inside & joins] = INSIDE_GRAPHEME
     inner[b < a] = SPLIT_CODE_POINT
-    levels[1:n] = inner
-    at_space[1:n] = touched & (inner >= WORD)
-    return levels, at_space
+    return inner, touched
 
 
 def choose_end(levels: np.ndarray, start: int, window: int, prev_end: int, min_fill: float) -> int:

@@ -2,7 +2,9 @@
 
 Each document's tokens come from the consuming model's tokenizer: for a tokenizer that splits
 words independently, each distinct word is tokenized once for the whole batch
-(tasks.word_units), otherwise the documents are encoded whole, in one batch. Every cut falls
+(tasks.word_units), otherwise the documents are encoded whole, in one batch; a document over
+LONG_TEXT_CHARS is tokenized in pieces, so that neither the tokenizer nor the arrays built from
+its offsets need more than a few bytes a character (a 50 MB line: BENCHMARKS.md). Every cut falls
 between two tokens and is ranked (see tasks.boundaries). Every segment's exact token count is
 then proven: re-encoding its text (special tokens and prompt template added) gives at most
 max_tokens. Where both ends of a segment fall on whitespace and the tokenizer splits words
@@ -14,17 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from tasks.boundaries import choose_end, choose_start, cut_levels
 from tasks.errors import ConfigError
-from tasks.word_units import offsets_array, token_offsets
+from tasks.word_units import PIECE_CHARS, offsets_array, piecewise_offsets, token_offsets
 
 SEGMENTER_VERSION = "2"
+LONG_TEXT_CHARS = 1 << 20  # a text longer than this is tokenized in pieces (tasks.word_units)
+COUNT_BATCH = 256  # segments re-encoded together: the tokenizer's memory stays per batch
 # Pre-tokenizers and normalizers that treat each whitespace-separated word on its own.
 _WORD_LOCAL_PRETOKENIZERS = {
     "BertPreTokenizer",
@@ -72,6 +76,7 @@ class _Doc:
     ends: np.ndarray
     levels: np.ndarray
     at_space: np.ndarray
+    exact: bool = True  # its tokens are those of one pass (else no segment count trusts them)
     margin: int = 0
 
 
@@ -86,6 +91,8 @@ class Segmenter:
     overhead_tokens: int  # special tokens and prompt template around the text
     min_fill: float = 0.7  # a cut is searched first in the last 30% of the window
     by_units: bool = True  # word-local tokenizers: tokenize each distinct word once (tasks.word_units)
+    long_chars: int = LONG_TEXT_CHARS
+    piece_chars: int = PIECE_CHARS
     _word_local: list[bool] = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -127,7 +134,10 @@ class Segmenter:
         return len(self._encode_batch([text])[0].ids)
 
     def counts(self, texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in self._encode_batch(texts)] if texts else []
+        out: list[int] = []
+        for first in range(0, len(texts), COUNT_BATCH):
+            out.extend(len(e.ids) for e in self._encode_batch(texts[first : first + COUNT_BATCH]))
+        return out
 
     @property
     def word_local(self) -> bool:
@@ -186,17 +196,33 @@ class Segmenter:
     def _prepare(self, texts: Sequence[str], by_units: bool = True) -> list[_Doc]:
         """Every text's token offsets, boundary levels and whitespace cuts. A word-local
         tokenizer gives each text the tokens of its words, so distinct words are tokenized
-        once for all texts; any other tokenizer encodes the texts whole, in one batch."""
-        if by_units and self.by_units and self.word_local:
-            offsets = token_offsets(self._encode_batch, texts)
+        once for all texts; any other tokenizer encodes the texts whole, in one batch. A text
+        over `long_chars` is tokenized in pieces, so its memory stays a few bytes a character."""
+        units = by_units and self.by_units and self.word_local
+        # The word-local probe (by_units=False) is read in one pass: it decides how pieces are cut.
+        long_chars = self.long_chars if by_units else len(max(texts, key=len, default=""))
+        short = [text for text in texts if len(text) <= long_chars]
+        if units:
+            offsets = iter(token_offsets(self._encode_batch, short))
         else:
-            offsets = [offsets_array(e) for e in self._encode_batch(texts)]
+            offsets = iter([offsets_array(e) for e in self._encode_batch(short)])
         docs = []
-        for text, pairs in zip(texts, offsets, strict=True):
-            starts, ends = pairs[:, 0].copy(), pairs[:, 1].copy()
+        for text in texts:
+            exact = True
+            if len(text) > long_chars:
+                pieces = self._piece_offsets(units)
+                starts, ends, exact = piecewise_offsets(pieces, text, self.word_local, self.piece_chars)
+            else:
+                pairs = next(offsets)
+                starts, ends = pairs[:, 0].copy(), pairs[:, 1].copy()
             levels, at_space = cut_levels(text, starts, ends)
-            docs.append(_Doc(text, starts, ends, levels, at_space))
+            docs.append(_Doc(text, starts, ends, levels, at_space, exact))
         return docs
+
+    def _piece_offsets(self, units: bool) -> Callable[[str], np.ndarray]:
+        if units:
+            return lambda piece: token_offsets(self._encode_batch, [piece])[0]
+        return lambda piece: offsets_array(self._encode_batch([piece])[0])
 
     def _plan(self, doc: _Doc) -> list[Span]:
         n = len(doc.starts)
@@ -215,7 +241,7 @@ class Segmenter:
             start, prev_end = self._next_start(doc.levels, start, end), end
             while start < end and _char_span(doc, start, n)[0] <= first_char:
                 start += 1  # whitespace-only tokens at the front: starts must move forward
-        counts = self._exact(doc, bounds, trust=self.word_local)
+        counts = self._exact(doc, bounds, trust=self.word_local and doc.exact)
         spans: list[Span] = []
         prev = 0
         for (start, end), count in zip(bounds, counts, strict=True):
@@ -240,9 +266,9 @@ class Segmenter:
                 whole.append(doc.text[lo:hi])
                 continue
             word_end = _word_end(doc.text, lo, hi)
-            first = int(np.searchsorted(doc.ends, lo, side="right"))
-            after_word = int(np.searchsorted(doc.starts, word_end, side="left"))
-            inside = int(np.searchsorted(doc.starts, hi, side="left")) - first
+            first = _search(doc.ends, lo, "right")
+            after_word = _search(doc.starts, word_end, "left")
+            inside = _search(doc.starts, hi, "left") - first
             plan.append(("word", len(first_words), inside - (after_word - first)))
             first_words.append(doc.text[lo:word_end])
         whole_counts, word_counts = self.counts(whole), self.counts(first_words)
@@ -252,6 +278,12 @@ class Segmenter:
         if self.overlap_tokens == 0:
             return end
         return choose_start(levels, start, end, self.overlap_tokens)
+
+
+def _search(offsets: np.ndarray, value: int, side: Literal["left", "right"]) -> int:
+    """np.searchsorted with the value in the array's own dtype: a Python int would make numpy
+    cast the whole (int32) array to int64 on every call."""
+    return int(np.searchsorted(offsets, offsets.dtype.type(value), side=side))
 
 
 def _word_end(text: str, lo: int, hi: int) -> int:

@@ -128,3 +128,71 @@ def _shared_tokens(
         counts[a:b] = np.bincount(unit - a, minlength=b - a)
         relative.append(offsets - firsts[unit][:, None])
     return counts, (np.concatenate(relative) if relative else np.zeros((0, 2), dtype=np.int64))
+
+
+Offsets = Callable[[str], np.ndarray]  # one text -> its (start, end) token offsets
+PIECE_CHARS = 1 << 18  # a long text is tokenized this many characters at a time
+LOOKAHEAD_CHARS = 1 << 10  # how far past a cut inside a word two encodings must agree
+_CANDIDATES = 8  # cuts inside a word tried before the last one is taken
+
+
+def piecewise_offsets(
+    offsets: Offsets, text: str, word_local: bool, piece_chars: int = PIECE_CHARS
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Token starts and ends of a long text, tokenized `piece_chars` characters at a time: the
+    tokenizer's own memory (tens of bytes per character) then never holds the whole text.
+
+    A word-local tokenizer's pieces end before a space that follows a non-space, where its
+    tokens are those of the whole text (tasks.word_units): the same offsets as one pass.
+    Elsewhere (no such space in a piece, or another tokenizer) a piece ends at a token start
+    from which encoding again gives the piece's own tokens for LOOKAHEAD_CHARS (a tokenizer that
+    marks every text's start, as Metaspace does, may never agree: the last candidate is taken,
+    and the third value, False, tells the segmenter to trust none of these tokens)."""
+    index = np.int32 if len(text) < 2**31 else np.int64
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    begin, exact = 0, True
+    while begin < len(text):
+        stop = begin + piece_chars
+        if stop >= len(text):
+            piece, begin = offsets(text[begin:]) + begin, len(text)
+        elif word_local and (cut := _unit_cut(text, begin + 1, stop)) > begin:
+            piece, begin = offsets(text[begin:cut]) + begin, cut
+        else:
+            piece, begin, agreed = _stitched(offsets, text, begin, stop)
+            exact &= agreed
+        starts.append(piece[:, 0].astype(index))
+        ends.append(piece[:, 1].astype(index))
+    empty = np.zeros(0, dtype=index)
+    return np.concatenate([empty, *starts]), np.concatenate([empty, *ends]), exact
+
+
+def _unit_cut(text: str, lo: int, hi: int) -> int:
+    """The last space in text[lo:hi] that follows a non-space character, or -1."""
+    at = text.rfind(" ", lo, hi)
+    while at > lo and text[at - 1].isspace():
+        at = text.rfind(" ", lo, at)
+    return at if at > 0 and not text[at - 1].isspace() else -1
+
+
+def _stitched(offsets: Offsets, text: str, begin: int, stop: int) -> tuple[np.ndarray, int, bool]:
+    """The tokens of text[begin:] before a cut near `stop`, the cut, and whether encoding from
+    the cut gave the piece's own tokens. The cut is a clean token start (not inside a character
+    two tokens share): the latest up to `stop` that agrees, else the first after it."""
+    while True:
+        right = stop + LOOKAHEAD_CHARS
+        piece = offsets(text[begin:right]) + begin
+        if right >= len(text):
+            return piece, len(text), True
+        clean = np.flatnonzero((piece[1:, 0] > piece[:-1, 0]) & (piece[1:, 0] >= piece[:-1, 1])) + 1
+        clean = clean[piece[clean, 0] > begin]
+        early = clean[piece[clean, 0] <= stop]
+        candidates = early[::-1][:_CANDIDATES] if early.size else clean[:_CANDIDATES]
+        if candidates.size:
+            break
+        stop += stop - begin  # one token covers the piece (a word the model reads as one unknown)
+    for k in candidates.tolist():
+        cut = int(piece[k, 0])
+        if np.array_equal(offsets(text[cut:right]) + cut, piece[k:]):
+            return piece[:k], cut, True
+    return piece[:k], cut, False

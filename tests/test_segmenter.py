@@ -210,3 +210,109 @@ def test_split_units_cut_only_after_non_space() -> None:
     assert units == ["a", " b", "  c\n d", " e\u00a0 f", " "]
     assert "".join(units) == text
     assert [text[s : s + len(u)] for s, u in zip(starts.tolist(), units, strict=True)] == units
+
+
+def _single_line(corpus, language: str, chars: int) -> str:
+    """Real text on one line: the two books with every run of whitespace one space, or Chinese
+    abstracts with no whitespace at all; numbered copies until `chars` characters."""
+    import json
+    import re
+
+    if language == "en":
+        books = ("gutenberg-romeo-and-juliet.txt", "gutenberg-a-room-with-a-view.txt")
+        source = " ".join(" ".join((corpus / f).read_text(encoding="utf-8").split()) for f in books)
+        joiner = " {n}. "
+    else:
+        lines = (corpus / "zh" / "csldcp_dev.jsonl").read_text(encoding="utf-8").splitlines()[:400]
+        source = "".join(re.sub(r"\s+", "", json.loads(line)["text"]) for line in lines)
+        joiner = "第{n}篇"
+    copies = [source + joiner.format(n=n) for n in range(chars // len(source) + 1)]
+    return "".join(copies)[:chars].strip()
+
+
+def _bert(corpus) -> Segmenter:
+    from transformers import PreTrainedTokenizerFast
+
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(corpus / "tokenizers" / "bert-base-cased.tokenizer.json"))
+    tok.model_max_length = 10**12
+    return Segmenter(tok, "bert-base-cased", 512, 64, overhead_tokens=2)
+
+
+@pytest.mark.parametrize(("language", "chars"), [("en", 1_200_000), ("zh", 150_000)])
+def test_a_long_single_line_is_cut_as_one_pass_cuts_it(corpus, language: str, chars: int) -> None:
+    """Tokenized in pieces (the memory bound), a long line gives the segments one pass gives."""
+    import dataclasses
+
+    text = _single_line(corpus, language, chars)
+    assert "\n" not in text and (language == "en") == (" " in text)
+    pieces = _bert(corpus)
+    if language == "zh":  # under the default length: cut it in pieces all the same, inside words
+        pieces = dataclasses.replace(pieces, long_chars=10_000, piece_chars=1 << 14)
+    assert len(text) > pieces.long_chars
+    one_pass = dataclasses.replace(pieces, long_chars=10**9)
+    spans = pieces.split(text)
+    assert spans == one_pass.split(text)
+    assert spans[0].char_start == 0 and spans[-1].char_end == len(text)
+    for a, b in itertools.pairwise(spans):
+        assert b.char_start < a.char_end and 0 < b.overlap_tokens <= 64  # overlapping, no gaps
+    for span in spans[:: max(1, len(spans) // 40)]:
+        piece = text[span.char_start : span.char_end]
+        assert pieces.count(piece) == span.n_tokens and span.input_tokens <= 512
+
+
+@pytest.mark.parametrize("name", sorted(TOKENIZERS))
+def test_pieces_keep_every_invariant(name: str) -> None:
+    text = (
+        "line one  line two\u00a0with nbsp\u200b zero width, cafe\u0301 combining, family 👨‍👩‍👧 flag 🇫🇷. "
+        "Fake specials [SEP] <|endoftext|> <s> [CLS] stay text. 東京で会議がありました。予算について話しました！"
+        "ภาษาไทยไม่มีช่องว่างเลยจริงๆ " + "abcdefghij" * 40
+    ) * 12
+    one_pass = Segmenter(TOKENIZERS[name], name, 24, 4, overhead_tokens=2)
+    for piece_chars in (64, 300, 1000):
+        pieces = Segmenter(TOKENIZERS[name], name, 24, 4, overhead_tokens=2, long_chars=100, piece_chars=piece_chars)
+        spans = check_invariants(pieces, text)
+        if name != "unigram":  # Metaspace marks each piece's start: its cuts inside words may move
+            assert spans == one_pass.split(text)
+
+
+def test_cut_levels_do_not_depend_on_the_block() -> None:
+    text = "One two. Three\n\nFour  \n \n five” (six). 東京で。\r\nz👍🏽 e\u0301 " * 30
+    seg = Segmenter(TOKENIZERS["byte-bpe"], "b", 64, 0, overhead_tokens=0)
+    offsets = np.array(seg.encode(text))
+    whole = cut_levels(text, offsets[:, 0], offsets[:, 1])
+    for block in (1, 7, 100):
+        levels, at_space = cut_levels(text, offsets[:, 0].astype(np.int32), offsets[:, 1].astype(np.int32), block)
+        assert np.array_equal(levels, whole[0]) and np.array_equal(at_space, whole[1])
+
+
+@pytest.mark.parametrize(("language", "chars", "limit"), [("en", 1_000_000, 15), ("zh", 300_000, 40)])
+def test_memory_per_character_of_a_long_line_is_small(corpus, language: str, chars: int, limit: int) -> None:
+    """What a longer line adds to the peak (Python and numpy memory, traced) is a few bytes a
+    character: measured 8 (English) and 14 (Chinese); in one pass 20 and 130 (before pieces and
+    cut levels in blocks: ~60 and ~150)."""
+    import dataclasses
+    import gc
+    import tracemalloc
+
+    seg = dataclasses.replace(_bert(corpus), long_chars=1 << 16, piece_chars=1 << 14)
+    assert seg.word_local
+    peaks = []
+    for size in (chars, 2 * chars):
+        text = _single_line(corpus, language, size)
+        gc.collect()
+        tracemalloc.start()
+        seg.split(text)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert (peaks[1] - peaks[0]) / chars < limit, [p / 1e6 for p in peaks]
+
+
+def test_pieces_of_a_tokenizer_that_is_not_word_local_keep_every_invariant() -> None:
+    from tokenizers import normalizers
+
+    tok = byte_bpe_tokenizer()
+    tok.backend_tokenizer.normalizer = normalizers.Replace("ab", "ba")  # not known to be char-local
+    text = (PROSE.replace("\n", " ") + " 東京で会議がありました。" + "abcdefghij" * 30) * 3
+    pieces = Segmenter(tok, "bpe", 40, 6, overhead_tokens=2, long_chars=1000, piece_chars=700)
+    assert not pieces.word_local and len(text) > pieces.long_chars
+    check_invariants(pieces, text)
