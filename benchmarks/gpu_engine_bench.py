@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.classify import DEFAULT_LABELS, ClassifierSpec, score_texts
-from tasks.engine import BatchLimits, plan_batches
-from tasks.models import load_tokenizer, resolve
-from tasks.segmenter import Segmenter
-from tasks.summarize import SummarizerSpec, frame_overhead, summarize_texts
+from tasks.classify.classify import DEFAULT_LABELS, ClassifierSpec, score_texts
+from tasks.inference.engine import BatchLimits, plan_batches
+from tasks.inference.models import load_tokenizer, resolve
+from tasks.segment.segmenter import Segmenter
+from tasks.summarize.summarize import SummarizerSpec, frame_overhead, summarize_texts
 
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
@@ -115,7 +115,7 @@ def classification(directory: Path, meetings: int) -> None:
 
 
 def summarization(directory: Path, meetings: int, n: int) -> None:
-    import tasks.summarize as summarize
+    import tasks.summarize.summarize as summarize
 
     ref = resolve(str(directory / "summarizer"), "summarizer")
     spec = SummarizerSpec(ref)

@@ -22,11 +22,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.classify import DEFAULT_LABELS, ClassifierSpec, score_texts
-from tasks.engine import BatchLimits, plan_batches
-from tasks.models import load_model, load_tokenizer, resolve
-from tasks.segmenter import Segmenter
-from tasks.summarize import SummarizerSpec, summarize_texts
+from tasks.classify.classify import DEFAULT_LABELS, ClassifierSpec, score_texts
+from tasks.inference.engine import BatchLimits, plan_batches
+from tasks.inference.models import load_model, load_tokenizer, resolve
+from tasks.segment.segmenter import Segmenter
+from tasks.summarize.summarize import SummarizerSpec, summarize_texts
 
 
 def real_segments(corpus: Path, meetings: int, tokenizer: object, max_tokens: int) -> list[str]:
@@ -162,9 +162,9 @@ def memory(corpus: Path, base: int) -> None:
 def memory_child(corpus: Path, n: int) -> None:
     """Classify the segments of n meetings through the store-level step (streaming); peak RSS."""
     from storage.datasets import Store
-    from tasks.classify import classify_segments
-    from tasks.ingest import ingest
-    from tasks.segment import segment_documents
+    from tasks.classify.classify import classify_segments
+    from tasks.ingest.ingest import ingest
+    from tasks.segment.segment import segment_documents
 
     spec = ClassifierSpec(resolve("default", "classifier"), DEFAULT_LABELS)
     seg = Segmenter(load_tokenizer(spec.ref.path), "bench", 64, 8, overhead_tokens=2)

@@ -72,7 +72,7 @@ def stand_in_models(directory: Path) -> tuple[str, str]:
     import torch
     from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
 
-    from tasks.models import load_tokenizer, resolve
+    from tasks.inference.models import load_tokenizer, resolve
 
     torch.manual_seed(0)
     paths = []
@@ -144,7 +144,7 @@ def plain_run(p: ProcessParams) -> dict[str, float]:
     """The flow's steps in a loop, with no orchestrator; seconds per stage."""
     from datetime import UTC, datetime
 
-    from tasks import steps
+    from tasks.run import steps
 
     started = datetime.now(UTC)
     plan = p.make_plan()

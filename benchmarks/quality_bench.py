@@ -94,12 +94,12 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    import tasks.classify as classify
-    import tasks.summarize as summarize
+    import tasks.classify.classify as classify
+    import tasks.summarize.summarize as summarize
     from flows.params import ProcessParams
-    from tasks import steps
-    from tasks.aggregate import doc_segment_summaries
-    from tasks.evaluate import Prediction, metric_rows, read_references
+    from tasks.aggregate.aggregate import doc_segment_summaries
+    from tasks.run import steps
+    from tasks.scoring.scoring import Prediction, metric_rows, read_references
 
     summarize.SYSTEM_PROMPT, summarize.USER_PROMPT = PROMPTS[args.prompt]
     summarize.PROMPT_VERSION = f"bench-{args.prompt}"
@@ -218,10 +218,10 @@ def _repaired(store: Any, plan: Any, doc_ids: list[str]) -> dict[str, list[str]]
 
 
 def _merge(merge: str, plan: Any, seg_summaries: dict[str, list[str]]) -> dict[str, str]:
-    from tasks.aggregate import merge_summaries
-    from tasks.merge import select_sentences
-    from tasks.models import load_tokenizer
-    from tasks.summarize import summarize_texts
+    from benchmarks.abstractive_merge import merge_summaries
+    from tasks.aggregate.merge import select_sentences
+    from tasks.inference.models import load_tokenizer
+    from tasks.summarize.summarize import summarize_texts
 
     spec, seg_plan = plan.summarizer, plan.summarizer_segments
     tokenizer = load_tokenizer(spec.ref.path)

@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.segmenter import Segmenter
+from tasks.segment.segmenter import Segmenter
 
 
 def corpus_texts(corpus: Path, n_meetings: int = 40) -> list[str]:

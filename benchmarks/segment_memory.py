@@ -95,9 +95,9 @@ def child(data_dir: str, tokenizer: str, max_tokens: int) -> None:
     import time
 
     from storage.datasets import Store
-    from tasks.ingest import load_texts
-    from tasks.segment import segment_documents
-    from tasks.segmenter import Segmenter
+    from tasks.segment.segment import segment_documents
+    from tasks.segment.segmenter import Segmenter
+    from tasks.tables import load_texts
 
     if tokenizer.endswith(".json"):
         from transformers import PreTrainedTokenizerFast
@@ -105,7 +105,7 @@ def child(data_dir: str, tokenizer: str, max_tokens: int) -> None:
         tok = PreTrainedTokenizerFast(tokenizer_file=tokenizer)
         tok.model_max_length = 10**12
     else:
-        from tasks.models import load_tokenizer
+        from tasks.inference.models import load_tokenizer
 
         tok = load_tokenizer(tokenizer)
     shutil.rmtree(Path(data_dir) / "segments", ignore_errors=True)  # a repeat segments again
@@ -176,7 +176,7 @@ def main() -> None:
 def ingest_one(folder: Path, text: str) -> str:
     """A data directory holding `text` as its one document, through the real ingest."""
     from storage.datasets import Store
-    from tasks.ingest import ingest
+    from tasks.ingest.ingest import ingest
 
     assert "\n" not in text
     (folder / "in").mkdir(parents=True)

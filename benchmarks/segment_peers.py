@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.segment_bench import load_corpus
-from tasks.segmenter import Segmenter
+from tasks.segment.segmenter import Segmenter
 
 Chunks = list[list[tuple[int | None, int | None, str]]]  # per text: (start, end, chunk text)
 WHITESPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32)

@@ -6,7 +6,7 @@ Usage: .venv/bin/python benchmarks/stage_in_task.py [CORPUS_DIR] [--stage segmen
 
 For each run it prints the stage's wall seconds, its thread's CPU seconds, and the full (oldest
 generation) garbage collections that fell inside it with their seconds. `--no-freeze` turns off
-`tasks.models.keep_out_of_garbage_collection`, to see what a full collection costs once the
+`tasks.inference.models.keep_out_of_garbage_collection`, to see what a full collection costs once the
 libraries and models are loaded. Prefect's temporary server runs, as under `longdoc run`.
 """
 
@@ -64,7 +64,8 @@ def main() -> None:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.runners import task_runner
-    from tasks import models, steps
+    from tasks.inference import models
+    from tasks.run import steps
 
     if args.no_freeze:
         for module in (models, steps):

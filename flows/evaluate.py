@@ -21,7 +21,7 @@ def _fmt(value: float | None) -> str:
 
 @task(name="evaluate")
 def evaluate_task(params: ProcessParams, data: str, run_id: str) -> list[dict[str, Any]]:
-    from tasks.evaluate import evaluate_run, read_references, side_by_side
+    from tasks.scoring.scoring import evaluate_run, read_references, side_by_side
 
     rows = evaluate_run(params.data_dir, params.make_plan(), read_references(data), run_id, data)
     table = [

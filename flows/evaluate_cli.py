@@ -9,7 +9,7 @@ from flows.cli import console, flow_run_settings, make_params, print_report, pro
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from tasks.evaluate import read_references
+    from tasks.scoring.scoring import read_references
 
     refs = read_references(args.data)  # a bad file is one line here, before Prefect starts
     # Zero-shot labels default to the classes of the file, so predictions can match them.
@@ -30,7 +30,7 @@ def evaluate(args: argparse.Namespace) -> int:
 def print_evaluation(run_id: str, rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    from tasks.evaluate import side_by_side
+    from tasks.scoring.scoring import side_by_side
 
     table = Table(title=f"evaluation of run {run_id}: document results vs. first segment (truncation)")
     for column, justify in (

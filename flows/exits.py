@@ -5,7 +5,7 @@ SIGTERM and SIGINT during a run: stop within seconds, record the run, leave noth
 The flow runs in a worker thread while the main thread only waits, so a signal always reaches
 a handler of ours (Prefect's own SIGTERM handler, installed when a flow runs in the main
 thread, waits for every running task to finish). The handler requests the process's
-cancellation (tasks/engine.py): inference stops at its next decode step or batch, the failed
+cancellation (tasks/inference/engine.py): inference stops at its next decode step or batch, the failed
 task is not retried, and the flow records the run as cancelled. If the flow has not ended
 after a short grace (a model still loading, a stage that does not look), the process stops
 Prefect's temporary server and exits anyway.
@@ -23,8 +23,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from tasks.engine import CANCELLATION
 from tasks.errors import retry_cannot_help
+from tasks.inference.engine import CANCELLATION
 
 T = TypeVar("T")
 SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -12,9 +12,9 @@ from uuid import UUID
 from prefect import get_run_logger
 
 from storage.datasets import Store
-from tasks import report as run_report
-from tasks import steps
-from tasks.engine import Progress
+from tasks.inference.engine import Progress
+from tasks.run import report as run_report
+from tasks.run import steps
 
 PROGRESS_EXTRA = "longdoc_progress"  # log records that carry (stage, done, total) for the CLI's bar
 PROGRESS_SECONDS = 2.0  # the least time between two progress log lines of one task, but for the last
@@ -95,7 +95,7 @@ def finish_progress(progress: RunProgress) -> None:
 
 def combine_shard_results(futures: list[Any]) -> dict[str, Any]:
     """One stage's counts over all shards (a shard the data directory records as done reports
-    only that it was skipped: tasks.steps.unless_done)."""
+    only that it was skipped: tasks.run.steps.unless_done)."""
     return steps.combine([{"shards": 1, **future.result()} for future in futures])
 
 

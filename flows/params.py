@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
-    from tasks.ingest import Limits
-    from tasks.plan import Plan
+    from tasks.ingest.ingest import Limits
+    from tasks.run.plan import Plan
 
 DEFAULT_DATA_DIR = "./longdoc-data"
 
@@ -44,7 +44,7 @@ class ProcessParams(BaseModel):
 
     def make_plan(self) -> Plan:
         """Resolve the models (loading nothing heavy twice) and fix each one's segmentation."""
-        from tasks.plan import make_plan
+        from tasks.run.plan import make_plan
 
         return make_plan(
             self.classifier if self.classify else None,
@@ -89,6 +89,6 @@ class ProcessParams(BaseModel):
 
     def limits(self) -> Limits:
         """The ingest limits these parameters set."""
-        from tasks.ingest import Limits
+        from tasks.ingest.ingest import Limits
 
         return Limits(max_document_bytes=int(self.max_document_mb * 1024 * 1024), max_pages=self.max_pages)

@@ -1,10 +1,10 @@
-"""The `process-documents` flow: it only wires the stages of tasks.steps together.
+"""The `process-documents` flow: it only wires the stages of tasks.run.steps together.
 
 Ingest reads every input once; the documents are then cut into deterministic shards and each
 shard runs segment -> classify / summarize -> aggregate as its own task runs, on the task
 runner the parameters name (threads, or Dask). A shard stage is skipped when the data directory
 records it as finished for the same configuration (a completion marker whose part files are all
-still there, tasks.steps.unless_done); Prefect caches no shard stage, since a cache outside the
+still there, tasks.run.steps.unless_done); Prefect caches no shard stage, since a cache outside the
 data directory cannot know what became of it. Bookkeeping (the plan, the shards, the artifacts)
 are plain calls in the flow run: task runs are for the work that may fail and be retried.
 """
@@ -23,10 +23,10 @@ from prefect.tasks import Task, exponential_backoff
 from flows import observe
 from flows.params import ProcessParams
 from flows.runners import gpu_annotation, task_runner
-from tasks import steps
 from tasks.errors import Cancelled, retry_cannot_help
-from tasks.plan import Plan
-from tasks.shards import Shard
+from tasks.run import steps
+from tasks.run.plan import Plan
+from tasks.run.shards import Shard
 
 
 def _retry_can_help(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:

@@ -31,7 +31,7 @@ def task_runner(params: ProcessParams) -> Any:
 def _wants_gpu(params: ProcessParams) -> bool:
     if params.device == "cpu":
         return False
-    from tasks.models import pick_device
+    from tasks.inference.models import pick_device
 
     return pick_device(params.device).startswith("cuda")
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flows.params import ProcessParams
-from tasks import steps
+from tasks.run import steps
 
 
 def run(data_dir: str, inbox: str, classifier: str, summarizer: str) -> dict[str, Any]:

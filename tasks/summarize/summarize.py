@@ -1,0 +1,273 @@
+"""Summarize: a short summary of every segment, batched greedy generation.
+
+Seq2seq models (BART, T5, Pegasus) read the text alone; instruct decoders get their own chat
+template: a system message, the text between delimiters, and the instruction after it (asked
+before the text, a small model tends to continue the text instead of summarizing it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from storage.datasets import Store
+from tasks.inference.engine import (
+    CANCELLATION,
+    BatchLimits,
+    Cancellation,
+    Progress,
+    inference,
+    pad_batch,
+    run_batched,
+    shifted,
+)
+from tasks.inference.frames import special_frame
+from tasks.inference.models import ModelRef, load_model, load_tokenizer
+from tasks.prose import prose_issues, repair_summary
+from tasks.tables import pending_segments
+
+PROMPT_VERSION = "4"  # 3: states the content, not "the document..."; 4: summaries repaired (tasks/prose.py)
+# Measured on QMSum (BENCHMARKS.md): asked to "write a summary of the document", the model wrote
+# about the document ("The document, titled ..., provides an overview"); asked to state the
+# text's points directly it scored higher on ROUGE-1/2/L.
+SYSTEM_PROMPT = (
+    "You summarize texts in plain prose. You state what the text says directly, in two or three "
+    "sentences; you never describe the text itself, never continue it, and never write a name "
+    "followed by a colon."
+)
+USER_PROMPT = (
+    'Text:\n"""\n{text}\n"""\n\nSummarize the text above in two or three sentences. State its main points directly.'
+)
+_MARKER = "\x00LONGDOC_TEXT\x00"
+DEFAULT_MAX_NEW_TOKENS = 80
+NO_REPEAT_NGRAM = 4
+DEFAULT_SUMMARY_SEGMENT_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class SummarizerSpec:
+    ref: ModelRef
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.ref.short_id}:p{PROMPT_VERSION}-n{self.max_new_tokens}"
+
+    @property
+    def max_input_tokens(self) -> int:
+        """What one prompt may hold so that prompt plus summary fit the model's context."""
+        if self.ref.kind == "decoder":
+            return self.ref.max_input_tokens - self.max_new_tokens
+        return self.ref.max_input_tokens
+
+
+def prompt_frame(
+    tokenizer: Any, kind: str, model_type: str = "", prompt: tuple[str, str] | None = None
+) -> tuple[list[int], list[int]]:
+    """The token ids the model sees before and after the text of a segment; `prompt` is a
+    (system, user) pair for decoders, the segment prompt when None."""
+    if kind == "decoder":
+        system, user = prompt or (SYSTEM_PROMPT, USER_PROMPT)
+        messages = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user.format(text=_MARKER)},
+        ]
+        rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        before, after = rendered.split(_MARKER)
+        encode = tokenizer(before, add_special_tokens=False)["input_ids"]
+        return list(encode), list(tokenizer(after, add_special_tokens=False)["input_ids"])
+    # seq2seq: the tokenizer's own special tokens around the text (and T5's task prefix)
+    return special_frame(tokenizer, "summarize: " if model_type == "t5" else "")
+
+
+def frame_overhead(ref: ModelRef) -> int:
+    tokenizer = load_tokenizer(ref.path)
+    before, after = prompt_frame(tokenizer, ref.kind, _model_type(ref))
+    return len(before) + len(after)
+
+
+def _model_type(ref: ModelRef) -> str:
+    import json
+    from pathlib import Path
+
+    return str(json.loads((Path(ref.path) / "config.json").read_text()).get("model_type", ""))
+
+
+@dataclass(frozen=True)
+class Summary:
+    text: str
+    n_input_tokens: int
+    n_output_tokens: int
+    truncated_tokens: int
+    hit_max_new_tokens: bool
+
+
+def summarize_texts(
+    spec: SummarizerSpec,
+    texts: Sequence[str],
+    device: str,
+    progress: Progress | None = None,
+    limits: BatchLimits | None = None,
+    static_cache: bool = False,
+    prompt: tuple[str, str] | None = None,
+    cancel: Cancellation = CANCELLATION,
+) -> list[Summary]:
+    """One summary per text, in order; greedy decoding, batched by token budget.
+
+    `static_cache` lets transformers compile the decoding step (measured in benchmarks/).
+    A cancellation ends generation at the next decode step and raises Cancelled."""
+
+    tokenizer = load_tokenizer(spec.ref.path)
+    model = load_model(spec.ref.path, spec.ref.kind, device)
+    before, after = prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), prompt)
+    room = spec.max_input_tokens - len(before) - len(after)
+    rows, truncated = [], []
+    encoded = tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)["input_ids"] if texts else []
+    for ids in encoded:
+        truncated.append(max(0, len(ids) - room))
+        rows.append(before + list(ids[:room]) + after)
+    eos = _eos_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    decoder = spec.ref.kind == "decoder"
+
+    def run(batch: list[int]) -> list[tuple[str, int, bool]]:
+        ids, mask = pad_batch([rows[i] for i in batch], pad_id, left=decoder)
+        with inference(device):
+            out = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                max_new_tokens=spec.max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                pad_token_id=pad_id,
+                eos_token_id=eos,
+                logits_processor=[no_repeat_in_output(ids.shape[1] if decoder else 1, NO_REPEAT_NGRAM)],
+                stopping_criteria=[stop_on(cancel)],
+                **({"cache_implementation": "static"} if static_cache else {}),
+            )
+        new = out[:, ids.shape[1] :] if decoder else out[:, 1:]  # seq2seq starts with its start token
+        return [_decode(tokenizer, row.tolist(), eos, pad_id) for row in new.cpu()]
+
+    limits = limits or BatchLimits.for_device(device, generation=True)
+    lengths = [len(r) + spec.max_new_tokens for r in rows]
+    outputs = run_batched(lengths, run, limits, progress, cancel)
+    # Repaired right away against the text it summarizes: no speaker tag of that text, no
+    # template remnant, no repeated sentence (what a repair cannot fix is counted later).
+    return [
+        Summary(repair_summary(text, source), len(row), n_out, cut, hit)
+        for (text, n_out, hit), row, cut, source in zip(outputs, rows, truncated, texts, strict=True)
+    ]
+
+
+def no_repeat_in_output(start: int, n: int) -> Any:
+    """A logits processor that bans repeating any n-gram within the generated text only.
+
+    transformers' no_repeat_ngram_size also bans n-grams of the prompt, which would stop a
+    summary from quoting its source; small models otherwise loop ("I'm sorry, I'm sorry, ...").
+    """
+    import torch
+    from transformers import LogitsProcessor
+
+    class NoRepeatInOutput(LogitsProcessor):
+        # Vectorized on the scores' device: a per-row Python loop would cost a device sync and
+        # milliseconds per step, more than the model's own decode step on a GPU.
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+            generated = input_ids[:, start:]
+            if generated.shape[1] < n:
+                return scores
+            windows = generated.unfold(1, n, 1)  # (rows, windows, n)
+            prefix = generated[:, generated.shape[1] - n + 1 :].unsqueeze(1)
+            repeats = (windows[:, :, : n - 1] == prefix).all(-1)
+            banned = torch.zeros(scores.shape, dtype=torch.int32, device=scores.device)
+            banned.scatter_add_(1, windows[:, :, n - 1], repeats.to(torch.int32))
+            scores.masked_fill_(banned > 0, -float("inf"))
+            return scores
+
+    return NoRepeatInOutput()
+
+
+def stop_on(cancel: Cancellation) -> Any:
+    """A stopping criterion that ends every row once a cancellation is requested: one long
+    batch of generation takes minutes, a decode step milliseconds (run_batched then raises)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class StopOnCancel(StoppingCriteria):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+            stop = torch.full((input_ids.shape[0],), cancel.requested, dtype=torch.bool, device=input_ids.device)
+            return stop  # type: ignore[return-value]
+
+    return StopOnCancel()
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    configured = model.generation_config.eos_token_id
+    ids = configured if isinstance(configured, list) else [configured] if configured is not None else []
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+def _decode(tokenizer: Any, ids: list[int], eos: list[int], pad_id: int) -> tuple[str, int, bool]:
+    """Summary text (whole sentences), output token count, and whether generation hit its limit."""
+    end = next((n for n, t in enumerate(ids) if t in eos), None)
+    kept = ids[:end] if end is not None else [t for t in ids if t != pad_id]
+    text = tokenizer.decode(kept, skip_special_tokens=True).strip()
+    if end is None:  # cut off by max_new_tokens: keep whole sentences when there is one
+        last = max(
+            text.rfind(". "), text.rfind("! "), text.rfind("? "), text.rfind("."), text.rfind("!"), text.rfind("?")
+        )
+        if last > 0:
+            text = text[: last + 1]
+    return text, len(kept), end is None
+
+
+def summarize_segments(
+    store: Store,
+    spec: SummarizerSpec,
+    doc_ids: list[str],
+    segmenter_id: str,
+    part: str,
+    device: str,
+    progress: Progress | None = None,
+    chunk_rows: int = 512,
+) -> dict[str, int]:
+    """Summarize every segment of these documents not yet summarized by this summarizer, a
+    chunk at a time (one part file per chunk), so memory stays flat."""
+    total, chunks = pending_segments(store, segmenter_id, doc_ids, "segment_summaries", spec.model_id, chunk_rows)
+    counts = dict.fromkeys(
+        (
+            "segments_summarized",
+            "summarize_input_tokens",
+            "summarize_output_tokens",
+            "summarize_truncated_tokens",
+            "segment_summaries_unclean",  # failing the clean-prose checks after repair: tasks/prose.py
+        ),
+        0,
+    )
+    for k, chunk in enumerate(chunks):
+        done = counts["segments_summarized"]
+        summaries = summarize_texts(spec, [r["text"] for r in chunk], device, shifted(progress, done, total))
+        rows = [
+            {
+                "segment_id": seg["segment_id"],
+                "model": spec.model_id,
+                "doc_id": seg["doc_id"],
+                "summary": s.text,
+                "n_input_tokens": s.n_input_tokens,
+                "n_output_tokens": s.n_output_tokens,
+                "truncated_tokens": s.truncated_tokens,
+                "hit_max_new_tokens": s.hit_max_new_tokens,
+            }
+            for seg, s in zip(chunk, summaries, strict=True)
+        ]
+        store.write_part("segment_summaries", rows, f"{part}-{k:05d}")
+        counts["segments_summarized"] += len(rows)
+        counts["summarize_input_tokens"] += sum(s.n_input_tokens for s in summaries)
+        counts["summarize_output_tokens"] += sum(s.n_output_tokens for s in summaries)
+        counts["summarize_truncated_tokens"] += sum(s.truncated_tokens for s in summaries)
+        counts["segment_summaries_unclean"] += sum(
+            bool(prose_issues(s.text, seg["text"])) for seg, s in zip(chunk, summaries, strict=True)
+        )
+    return counts

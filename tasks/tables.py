@@ -1,0 +1,43 @@
+"""Reads several stages share, written once: stages meet only through the tables.
+
+Below the stage packages: any stage may import this module; it imports only `storage`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow.compute as pc
+
+from storage.datasets import Store, is_in
+
+
+def load_texts(store: Store, doc_ids: list[str]) -> dict[str, str]:
+    """The texts of the given documents."""
+    table = store.read("documents", columns=["doc_id", "text"], where=is_in("doc_id", doc_ids))
+    return dict(zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist(), strict=True))
+
+
+def pending_segments(
+    store: Store, segmenter_id: str, doc_ids: list[str], results_table: str, model_id: str, chunk_rows: int = 2048
+) -> tuple[int, Iterator[list[dict[str, Any]]]]:
+    """How many segments of these documents have no row in `results_table` for this model, and
+    those segments (id, doc_id, text) in chunks, so memory stays flat however many there are."""
+    where = (pc.field("segmenter") == segmenter_id) & is_in("doc_id", doc_ids)
+    done = store.read(results_table, columns=["segment_id"], where=pc.field("model") == model_id)
+    finished = set(done.column("segment_id").to_pylist())
+    ids = store.read("segments", columns=["segment_id"], where=where).column("segment_id").to_pylist()
+    todo = {i for i in ids if i not in finished}
+
+    def chunks() -> Iterator[list[dict[str, Any]]]:
+        chunk: list[dict[str, Any]] = []
+        for batch in store.iter_batches("segments", ["segment_id", "doc_id", "text"], where):
+            chunk.extend(r for r in batch.to_pylist() if r["segment_id"] in todo)
+            while len(chunk) >= chunk_rows:
+                yield chunk[:chunk_rows]
+                chunk = chunk[chunk_rows:]
+        if chunk:
+            yield chunk
+
+    return len(todo), chunks()

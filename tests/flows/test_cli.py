@@ -1,0 +1,174 @@
+"""The CLI over a real warehouse: formats, read-only errors, runs, and queries during writes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from storage import warehouse
+from storage.datasets import Store
+from tasks.run.steps import new_run_id, step_record_run
+from tests.conftest import document_row
+
+
+def _doc(doc_id: str) -> dict:
+    return document_row(doc_id, f"text of {doc_id}")
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> str:
+    root = str(tmp_path / "data")
+    Store(root).write_part("documents", [_doc("a"), _doc("b")], "p1")
+    step_record_run(
+        root,
+        new_run_id(),
+        None,
+        "cfg",
+        datetime.now(UTC),
+        {"inputs": ["x"]},
+        {"ingest": {"documents": 2, "documents_new": 2, "rejects": 0, "seconds": 0.1}},
+        "completed",
+    )
+    return root
+
+
+def test_formats(data: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["query", "SELECT doc_id, n_chars FROM documents ORDER BY 1", "--data-dir", data, "--format", "json"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out) == [{"doc_id": "a", "n_chars": 9}, {"doc_id": "b", "n_chars": 9}]
+    assert main(["query", "SELECT doc_id FROM documents ORDER BY 1", "--data-dir", data, "--format", "csv"]) == 0
+    assert list(csv.reader(io.StringIO(capsys.readouterr().out))) == [["doc_id"], ["a"], ["b"]]
+    assert main(["query", "SELECT doc_id FROM documents ORDER BY 1", "--data-dir", data]) == 0
+    out = capsys.readouterr().out
+    assert "doc_id" in out and "(2 rows)" in out
+
+
+def test_writes_and_bad_sql_are_one_line_errors(data: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for statement in ("DELETE FROM documents", "DROP TABLE runs", "SELEC 1", "SELECT nope FROM documents"):
+        assert main(["query", statement, "--data-dir", data]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("longdoc: error: ") and err.count("\n") == 1, err
+    main(["query", "SELECT count(*) AS n FROM documents", "--data-dir", data, "--format", "json"])
+    assert json.loads(capsys.readouterr().out) == [{"n": 2}]  # nothing was lost
+
+
+def test_runs_lists_recent_runs(data: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", "--data-dir", data]) == 0
+    out = capsys.readouterr().out
+    assert "completed" in out and "(1 rows)" in out
+
+
+def test_queries_during_writes_see_whole_snapshots(data: str) -> None:
+    store = Store(data)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for n in range(12):
+                store.write_part("documents", [_doc(f"w{n}")], f"w{n:02d}")
+                warehouse.sync(store)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    seen = []
+    while not done.is_set():
+        seen.append(warehouse.query(store, "SELECT count(*) FROM documents")[1][0][0])
+    thread.join()
+    assert not errors
+    assert seen == sorted(seen) and seen[0] >= 2
+    assert warehouse.query(store, "SELECT count(*) FROM documents")[1] == [(14,)]
+
+
+def test_input_limits_are_checked_and_passed_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from flows.params import ProcessParams
+
+    assert main(["run", str(tmp_path), "--data-dir", str(tmp_path / "d"), "--max-pages", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("longdoc: error: max_pages") and err.count("\n") == 1
+    limits = ProcessParams(inputs=["x"], max_document_mb=0.5, max_pages=3).limits()
+    assert (limits.max_document_bytes, limits.max_pages) == (512 * 1024, 3)
+
+
+def test_a_run_on_a_temporary_server_sends_no_heartbeats() -> None:
+    """Without PREFECT_API_URL nothing outlives the run to watch its heartbeats; with a server of
+    one's own, Prefect's flow engine keeps sending them."""
+    from prefect import flow
+    from prefect.flow_engine import FlowRunEngine
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli import flow_run_settings
+
+    engine = FlowRunEngine(flow=flow(lambda: None, name="probe"))
+    with temporary_settings(updates={PREFECT_API_URL: None}), flow_run_settings():
+        assert engine.heartbeat_seconds is None
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        expected = engine.heartbeat_seconds
+        with flow_run_settings():
+            assert engine.heartbeat_seconds == expected
+    assert expected is not None and expected > 0
+
+
+def test_requests_are_refused_not_changed(
+    tmp_path: Path, tiny_bert_classifier: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An overlap the segmenter cannot honour and empty labels are one-line errors, at the CLI
+    and in the parameters deployments pass; nothing is clamped or defaulted instead."""
+    from pydantic import ValidationError
+
+    from flows.params import ProcessParams
+    from tasks.errors import ConfigError
+
+    run = ["run", str(tmp_path), "--data-dir", str(tmp_path / "d"), "--classifier", tiny_bert_classifier]
+    refused = {
+        ("--max-tokens", "64", "--overlap-tokens", "64"): "--overlap-tokens 64 is not less than --max-tokens 64",
+        # the tiny BERT adds [CLS] and [SEP]: 62 tokens of text, of which at most half overlap
+        ("--max-tokens", "64", "--overlap-tokens", "32"): "--overlap-tokens 32 is too large for",
+        ("--labels", ""): "--labels is empty",
+        ("--labels", " , "): "--labels is empty",
+    }
+    for options, message in refused.items():
+        assert main([*run, "--no-summarize", *options]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"longdoc: error: {message}") and err.count("\n") == 1, err
+        if "32" in options:
+            budget = "62 tokens of text (64 less 2 of the model's own), and the overlap may be at most half, 31"
+            assert err.endswith(f"{budget}\n"), err
+    with pytest.raises(ValidationError, match="--labels is empty"):
+        ProcessParams(inputs=["x"], labels=[])
+    params = {"inputs": ["x"], "classifier": tiny_bert_classifier, "summarize": False, "max_tokens": 64}
+    with pytest.raises(ConfigError, match=r"may be at most half, 31$"):
+        ProcessParams(**params, overlap_tokens=32).make_plan()
+    plan = ProcessParams(**params, overlap_tokens=31).make_plan()
+    assert plan.classifier_segments and plan.classifier_segments.overlap_tokens == 31  # as asked
+
+
+def test_an_unreachable_data_directory_is_one_line_before_the_run(
+    tmp_path: Path, tiny_bert_classifier: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object store nobody answers at (a closed loopback port): the S3 client's own retries,
+    then one line naming the data directory, before Prefect starts (~13 s of those retries)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    data = f"s3://bucket/data?endpoint_override=127.0.0.1:{port}&scheme=http"
+    run = ["run", str(tmp_path), "--data-dir", data, "--classifier", tiny_bert_classifier, "--no-summarize"]
+    assert main(run) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"longdoc: error: cannot write {data}: ") and err.count("\n") == 1, err

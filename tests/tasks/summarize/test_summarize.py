@@ -1,0 +1,102 @@
+"""Summarization backends with tiny random models: batched equals unbatched, clean output."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tasks.inference.models import load_tokenizer, resolve
+from tasks.summarize.summarize import SummarizerSpec, no_repeat_in_output, prompt_frame, summarize_texts
+
+TEXTS = [
+    "The committee met on Tuesday to discuss the budget. Members asked for more detail!",
+    "A remote control needs buttons, a battery and a case.",
+    "Speech recognition models were trained on meetings; the error rate fell by ten percent. " * 4,
+]
+
+
+def test_decoder_prompt_wraps_the_text_in_the_chat_template(tiny_llama) -> None:
+    ref = resolve(tiny_llama, "summarizer")
+    tokenizer = load_tokenizer(ref.path)
+    before, after = prompt_frame(tokenizer, "decoder")
+    assert tokenizer.decode(before).startswith("<|im_start|>system")
+    assert tokenizer.decode(after).endswith("<|im_start|>assistant\n")
+
+
+def test_seq2seq_frame_is_the_special_tokens(tiny_bart) -> None:
+    ref = resolve(tiny_bart, "summarizer")
+    tokenizer = load_tokenizer(ref.path)
+    before, after = prompt_frame(tokenizer, "seq2seq")
+    assert before == [tokenizer.bos_token_id] and after == [tokenizer.eos_token_id]
+
+
+def _check_batched_equals_alone(path: str) -> None:
+    spec = SummarizerSpec(resolve(path, "summarizer"), max_new_tokens=12)
+    together = summarize_texts(spec, TEXTS, "cpu")
+    alone = [summarize_texts(spec, [t], "cpu")[0] for t in TEXTS]
+    assert [s.text for s in together] == [s.text for s in alone]
+    for summary in together:
+        assert 0 < summary.n_output_tokens <= 12
+        assert "<|im_start|>" not in summary.text and "<|im_end|>" not in summary.text
+        assert summary.truncated_tokens == 0
+
+
+def test_llama_batched_equals_one_at_a_time(tiny_llama) -> None:
+    _check_batched_equals_alone(tiny_llama)
+
+
+def test_bart_batched_equals_one_at_a_time(tiny_bart) -> None:
+    _check_batched_equals_alone(tiny_bart)
+
+
+def test_input_over_the_context_is_counted(tiny_bart) -> None:
+    spec = SummarizerSpec(resolve(tiny_bart, "summarizer"), max_new_tokens=4)
+    [summary] = summarize_texts(spec, ["word " * 400], "cpu")
+    assert summary.n_input_tokens == spec.max_input_tokens == 256
+    assert summary.truncated_tokens > 0
+
+
+def _banned_by_reference(generated: list[int], n: int) -> set[int]:
+    """Tokens that would repeat an n-gram of `generated`, found by scanning every window."""
+    if len(generated) < n:
+        return set()
+    prefix = generated[len(generated) - n + 1 :]
+    return {generated[i + n - 1] for i in range(len(generated) - n + 1) if generated[i : i + n - 1] == prefix}
+
+
+@settings(max_examples=200)
+@given(
+    rows=st.lists(st.lists(st.integers(0, 5), min_size=0, max_size=30), min_size=1, max_size=4),
+    prompt=st.integers(0, 3),
+    n=st.integers(2, 4),
+)
+def test_repeat_ban_covers_exactly_the_repeating_tokens_of_the_output(
+    rows: list[list[int]], prompt: int, n: int
+) -> None:
+    import torch
+
+    width = max(len(r) for r in rows)
+    rows = [r + [0] * (width - len(r)) for r in rows]  # rows of one batch share a length
+    prompt_ids = [[5] * prompt for _ in rows]  # the prompt repeats itself, and must not count
+    input_ids = torch.tensor([p + r for p, r in zip(prompt_ids, rows, strict=True)], dtype=torch.long).reshape(
+        len(rows), prompt + width
+    )
+    scores = torch.zeros(len(rows), 6)
+    out = no_repeat_in_output(prompt, n)(input_ids, scores.clone())
+    for k, row in enumerate(rows):
+        assert {t for t in range(6) if out[k, t] == -float("inf")} == _banned_by_reference(row, n)
+
+
+def test_every_summary_is_repaired_against_the_text_it_summarizes(tiny_llama, monkeypatch) -> None:
+    import tasks.summarize.summarize as summarize
+
+    # what a small model writes over a transcript: a quoted turn, then a template remnant
+    written = "Grad C: we should order the new microphones .\nassistant\nThe team agreed to order two."
+    monkeypatch.setattr(summarize, "_decode", lambda *args: (written, 20, False))
+    transcript = "Grad C: we should order the new microphones .\nPhD A: they cost fifty euros each .\n"
+    spec = SummarizerSpec(resolve(tiny_llama, "summarizer"), max_new_tokens=4)
+    on_transcript, on_prose = summarize_texts(spec, [transcript, "The committee met on Tuesday."], "cpu")
+    assert on_transcript.text == "The team agreed to order two."
+    # a text without turns has no speakers: its summary keeps "Grad C:", loses the remnant
+    assert on_prose.text == "Grad C: we should order the new microphones .\nThe team agreed to order two."
+    assert on_transcript.n_output_tokens == 20  # what the model wrote is still what is counted
