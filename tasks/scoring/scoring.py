@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 
 from storage.datasets import Store, is_in, split_uri
 from tasks.errors import LongdocError
-from tasks.formats.readers import Limits, RejectedInput, read_documents
+from tasks.formats.limits import Limits, RejectedInput
+from tasks.formats.readers import read_documents
 from tasks.prose import prose_issues
 
 SYSTEMS = ("document", "first_segment")

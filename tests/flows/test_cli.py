@@ -109,7 +109,7 @@ def test_a_run_on_a_temporary_server_sends_no_heartbeats() -> None:
     from prefect.flow_engine import FlowRunEngine
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.cli import flow_run_settings
+    from flows.launch import flow_run_settings
 
     engine = FlowRunEngine(flow=flow(lambda: None, name="probe"))
     with temporary_settings(updates={PREFECT_API_URL: None}), flow_run_settings():

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from storage import warehouse
 from storage.datasets import Store
 from storage.schema import KEYS
@@ -133,6 +135,7 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+@pytest.mark.processes
 def test_runs_killed_at_every_stage_end_with_the_tables_of_a_clean_run(
     tmp_path: Path, tiny_bert_classifier: str, tiny_llama: str
 ) -> None:

@@ -92,6 +92,7 @@ def terminate(process: subprocess.Popen[bytes]) -> tuple[int, float, dict[int, s
 
 
 @pytest.mark.prefect
+@pytest.mark.processes
 def test_sigterm_stops_a_run_at_any_stage_and_its_temporary_server(tmp_path: Path, tiny_llama: str) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()

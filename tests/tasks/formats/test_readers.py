@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tasks.formats.html import html_shape
-from tasks.formats.readers import Limits, RejectedInput, decode, normalize_newlines, read_documents, record_id
+from tasks.formats.limits import Limits, RejectedInput
+from tasks.formats.readers import decode, normalize_newlines, read_documents, record_id
 from tests.sample_files import make_docx, make_lying_docx, make_pdf, make_zip_bomb
 
 PROSE = "The committee met on Tuesday.\n\nIt agreed the budget, after a long debate about the library."
