@@ -41,3 +41,24 @@ def pending_segments(
             yield chunk
 
     return len(todo), chunks()
+
+
+def segment_results(
+    store: Store, doc_ids: list[str], segmenter_id: str, table: str, model_id: str, columns: list[str]
+) -> dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """Per document, in `seq` order: each segment (segment_id, doc_id, seq, n_tokens,
+    overlap_tokens) that has a row in `table` for this model, with that row's `columns`."""
+    segments = store.read(
+        "segments",
+        columns=["segment_id", "doc_id", "seq", "n_tokens", "overlap_tokens"],
+        where=(pc.field("segmenter") == segmenter_id) & is_in("doc_id", doc_ids),
+    ).to_pylist()
+    rows = store.read(
+        table, columns=["segment_id", *columns], where=(pc.field("model") == model_id) & is_in("doc_id", doc_ids)
+    ).to_pylist()
+    result = {r["segment_id"]: r for r in rows}
+    out: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for seg in sorted(segments, key=lambda s: (s["doc_id"], s["seq"])):
+        if seg["segment_id"] in result:
+            out.setdefault(seg["doc_id"], []).append((seg, result[seg["segment_id"]]))
+    return out

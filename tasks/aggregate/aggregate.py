@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow.compute as pc
-
-from storage.datasets import Store, is_in
+from storage.datasets import Store
+from tasks.tables import segment_results
 
 
 @dataclass(frozen=True)
@@ -45,49 +44,16 @@ def pool_labels(segments: Sequence[tuple[int, int, dict[str, float]]]) -> Docume
 
 
 def doc_labels(store: Store, doc_ids: list[str], segmenter_id: str, model_id: str) -> dict[str, DocumentLabel]:
-    segments = store.read(
-        "segments",
-        columns=["segment_id", "doc_id", "seq", "n_tokens", "overlap_tokens"],
-        where=(pc.field("segmenter") == segmenter_id) & is_in("doc_id", doc_ids),
-    ).to_pylist()
-    labels = store.read(
-        "segment_labels",
-        columns=["segment_id", "scores"],
-        where=(pc.field("model") == model_id) & is_in("doc_id", doc_ids),
-    ).to_pylist()
-    scores = {r["segment_id"]: json.loads(r["scores"]) for r in labels}
-    by_doc: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for seg in segments:
-        if seg["segment_id"] in scores:
-            by_doc[seg["doc_id"]].append(seg)
+    per_doc = segment_results(store, doc_ids, segmenter_id, "segment_labels", model_id, ["scores"])
     return {
-        doc: pool_labels(
-            [
-                (s["n_tokens"], s["overlap_tokens"], scores[s["segment_id"]])
-                for s in sorted(segs, key=lambda s: s["seq"])
-            ]
-        )
-        for doc, segs in by_doc.items()
+        doc: pool_labels([(s["n_tokens"], s["overlap_tokens"], json.loads(r["scores"])) for s, r in pairs])
+        for doc, pairs in per_doc.items()
     }
 
 
 def doc_segment_summaries(store: Store, doc_ids: list[str], segmenter_id: str, model_id: str) -> dict[str, list[str]]:
-    segments = store.read(
-        "segments",
-        columns=["segment_id", "doc_id", "seq"],
-        where=(pc.field("segmenter") == segmenter_id) & is_in("doc_id", doc_ids),
-    ).to_pylist()
-    summaries = store.read(
-        "segment_summaries",
-        columns=["segment_id", "summary"],
-        where=(pc.field("model") == model_id) & is_in("doc_id", doc_ids),
-    ).to_pylist()
-    text = {r["segment_id"]: r["summary"] for r in summaries}
-    out: dict[str, list[str]] = defaultdict(list)
-    for seg in sorted(segments, key=lambda s: (s["doc_id"], s["seq"])):
-        if seg["segment_id"] in text:
-            out[seg["doc_id"]].append(text[seg["segment_id"]])
-    return dict(out)
+    per_doc = segment_results(store, doc_ids, segmenter_id, "segment_summaries", model_id, ["summary"])
+    return {doc: [r["summary"] for _, r in pairs] for doc, pairs in per_doc.items()}
 
 
 def result_rows(

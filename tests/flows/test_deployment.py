@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows.test_flow_e2e import DOCS, sql
+from tests.helpers import DOCS, free_port, sql, stop
 
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +27,6 @@ TABLES = {
     "segment_summaries": "segment_id, model, summary",
     "document_results": "doc_id, config_id, label, round(label_score, 4) AS score, summary, n_segments",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def api(env: dict[str, str], path: str, body: dict | None = None) -> dict:
@@ -95,16 +88,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     finally:
         stop(process)
         log.close()
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM, and SIGKILL when a graceful shutdown takes too long (a busy worker may)."""
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=30)
 
 
 def write_inbox(inbox: Path) -> None:

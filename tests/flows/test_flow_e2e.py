@@ -10,22 +10,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.prefect
+from tests.helpers import DOCS, sql
 
-DOCS = {
-    "meeting.txt": "\n".join(
-        f"Speaker {i % 3}: We talked about the budget for item {i}. The chair asked for figures, and we agreed!"
-        for i in range(60)
-    ),
-    "notes.md": "# Design notes\n\n"
-    + "\n\n".join(
-        f"Paragraph {i} explains the remote control: buttons, a battery, a case — café-grade “quality”."
-        for i in range(40)
-    ),
-    "page.html": "<html><head><title>Report</title></head><body><nav>Menu</nav><main>"
-    + "".join(f"<p>Visits rose again in month {i}; the library lent more books.</p>" for i in range(50))
-    + "</main><footer>(c) City</footer></body></html>",
-}
+pytestmark = pytest.mark.prefect
 
 
 def readme_sql() -> list[str]:
@@ -41,15 +28,6 @@ def longdoc(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     return subprocess.run(
         [sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True, text=True, timeout=600, check=False
     )
-
-
-def sql(query: str, data: Path, env: dict[str, str]) -> list[dict]:
-    """Rows as dicts, read the way `longdoc query` reads them (read-only)."""
-    from storage.datasets import Store
-    from storage.warehouse import query as run_query
-
-    columns, rows = run_query(Store(str(data)), query)
-    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def test_run_twice_through_prefect(tmp_path: Path, tiny_bert_classifier: str, tiny_llama: str) -> None:

@@ -26,7 +26,6 @@ from storage.schema import KEYS
 from tasks.run import steps
 from tasks.run.plan import Plan
 from tasks.run.shards import Shard
-from tests.storage.test_object_store import s3  # noqa: F401  (the fixture: an S3 server on loopback)
 
 STAGES = ("segment", "classify", "summarize", "aggregate")
 TABLES = ("segments", "segment_labels", "segment_summaries", "document_results")
@@ -258,7 +257,7 @@ def test_an_old_backup_through_the_cli(tmp_path: Path, tiny_bert_classifier: str
     assert rows == [(7, 7)]
 
 
-def test_markers_in_an_object_store(s3: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_markers_in_an_object_store(s3: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """The same through the storage seam on S3 (moto): written whole, checked, distrusted once a
     named part is gone."""
     import pyarrow.compute as pc

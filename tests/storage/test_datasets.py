@@ -12,6 +12,7 @@ import pytest
 
 from storage.datasets import Store
 from tests.conftest import document_row
+from tests.helpers import plant_bad_parts
 
 
 def test_a_part_name_used_twice_keeps_both_parts(tmp_path: Path) -> None:
@@ -21,18 +22,6 @@ def test_a_part_name_used_twice_keeps_both_parts(tmp_path: Path) -> None:
     assert first and second and first != second
     assert sorted(store.read("documents", columns=["doc_id"]).column("doc_id").to_pylist()) == ["a", "b"]
     assert not list((tmp_path / "data" / "documents").glob(".*.tmp"))
-
-
-def plant_bad_parts(folder: Path) -> dict[str, str]:
-    """Files a table's folder must survive: each name and a word its warning must contain."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({"a": [1, 2], "b": ["x", "y"]}), folder / "foreign.parquet")
-    (folder / "garbage.parquet").write_bytes(b"PAR1 this is not parquet at all")
-    (folder / "empty.parquet").write_bytes(b"")
-    return {"foreign.parquet": "missing", "garbage.parquet": "not a readable Parquet", "empty.parquet": "Parquet"}
 
 
 def test_parts_that_do_not_match_the_table_are_skipped_and_named(

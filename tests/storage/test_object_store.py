@@ -2,67 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.flows.test_deployment import free_port, stop
-from tests.flows.test_flow_e2e import DOCS
+from tests.helpers import DOCS, bucket_fs
 
 pytestmark = pytest.mark.prefect
-
-
-def bucket_fs(env: dict[str, str], create: bool = False) -> Any:
-    import pyarrow.fs as pafs
-
-    return pafs.S3FileSystem(
-        access_key="test",
-        secret_key="test",
-        region="us-east-1",
-        endpoint_override=env["AWS_ENDPOINT_URL"],
-        allow_bucket_creation=create,
-    )
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """An S3-compatible server (moto) in its own process; the environment that reaches it."""
-    port = free_port()
-    log_dir = tmp_path_factory.mktemp("moto")
-    log = (log_dir / "moto.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
-    )
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-    }
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                bucket_fs(env, create=True).create_dir("longdoc-test")
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError((log_dir / "moto.log").read_text()[-2000:]) from None
-                time.sleep(0.5)
-        for name, text in DOCS.items():
-            with bucket_fs(env).open_output_stream(f"longdoc-test/inbox/{name}") as out:
-                out.write(text.encode())
-        yield env
-    finally:
-        stop(process)
-        log.close()
 
 
 def test_bucket_in_bucket_out(s3: dict[str, str], tmp_path: Path, tiny_bert_classifier: str) -> None:

@@ -17,7 +17,7 @@ from storage.datasets import Store
 from storage.warehouse import WarehouseError
 from tasks.run.steps import step_record_run
 from tests.conftest import document_row as _doc
-from tests.storage.test_datasets import plant_bad_parts
+from tests.helpers import plant_bad_parts
 
 
 def test_sync_is_idempotent_and_rebuild_reproduces_tables(tmp_path: Path) -> None:
