@@ -163,7 +163,7 @@ def memory_child(corpus: Path, n: int) -> None:
     """Classify the segments of n meetings through the store-level step (streaming); peak RSS."""
     from storage.datasets import Store
     from tasks.classify.classify import classify_segments
-    from tasks.ingest.ingest import ingest
+    from tasks.ingest.stage import ingest
     from tasks.segment.segment import segment_documents
 
     spec = ClassifierSpec(resolve("default", "classifier"), DEFAULT_LABELS)

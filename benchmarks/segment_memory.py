@@ -176,7 +176,7 @@ def main() -> None:
 def ingest_one(folder: Path, text: str) -> str:
     """A data directory holding `text` as its one document, through the real ingest."""
     from storage.datasets import Store
-    from tasks.ingest.ingest import ingest
+    from tasks.ingest.stage import ingest
 
     assert "\n" not in text
     (folder / "in").mkdir(parents=True)

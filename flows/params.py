@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
-    from tasks.ingest.ingest import Limits
+    from tasks.formats.limits import Limits
     from tasks.run.plan import Plan
 
 DEFAULT_DATA_DIR = "./longdoc-data"
@@ -89,6 +89,6 @@ class ProcessParams(BaseModel):
 
     def limits(self) -> Limits:
         """The ingest limits these parameters set."""
-        from tasks.ingest.ingest import Limits
+        from tasks.formats.limits import Limits
 
         return Limits(max_document_bytes=int(self.max_document_mb * 1024 * 1024), max_pages=self.max_pages)

@@ -21,9 +21,10 @@ from storage.datasets import Store, is_in
 from tasks.aggregate.aggregate import DocumentLabel, doc_labels, doc_segment_summaries, result_rows
 from tasks.aggregate.merge import MERGE_BUDGET_FACTOR, merge_extractive
 from tasks.classify.classify import classify_segments
+from tasks.formats.limits import Limits
 from tasks.inference.engine import CANCELLATION, Progress
 from tasks.inference.models import keep_out_of_garbage_collection, load_tokenizer, pick_device
-from tasks.ingest.ingest import Limits, ingest
+from tasks.ingest.stage import ingest
 from tasks.prose import count_unclean
 from tasks.run.plan import Plan, SegmentPlan
 from tasks.run.shards import Shard, make_shards

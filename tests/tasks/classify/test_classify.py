@@ -56,7 +56,7 @@ def test_streaming_in_chunks_gives_the_same_labels(tmp_path, tiny_bert_classifie
     from storage.datasets import Store
     from tasks.classify.classify import classify_segments
     from tasks.inference.models import load_tokenizer
-    from tasks.ingest.ingest import ingest
+    from tasks.ingest.stage import ingest
     from tasks.segment.segment import segment_documents
     from tasks.segment.segmenter import Segmenter
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from storage.datasets import Store
-from tasks.ingest.ingest import Limits, doc_id_for, ingest
+from tasks.ingest.stage import Limits, doc_id_for, ingest
 from tasks.tables import load_texts
 
 
@@ -187,7 +187,7 @@ def test_names_that_are_not_utf8_are_bad_name_rejects_and_the_run_goes_on(tmp_pa
 def test_any_error_in_one_file_is_a_reject_and_the_next_run_tries_it_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tasks.ingest.ingest as ingest_module
+    import tasks.ingest.stage as ingest_module
 
     box = tmp_path / "box"
     box.mkdir()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from storage.datasets import Store
 from tasks.formats.readers import FORMATS
-from tasks.ingest.ingest import ingest
+from tasks.ingest.stage import ingest
 from tests.sample_files import make_docx, make_pdf, make_zip_bomb
 
 WORDS = ["budget", "library", "meeting", "visits", "committee", "report"]
