@@ -7,8 +7,10 @@ process, a Dask worker; a thread-pool task runner's threads share their process'
 - Model caches. `load_tokenizer(path)` and `load_model(path, kind, device)`
   (tasks.inference.models) are `per_worker`: each loads once per worker and is kept until the
   process ends or `release_models()`. They decide how long a worker holds its models' memory.
-  Threads share the cached objects, so nothing mutates a cached tokenizer or model: their
-  settings are arguments of each call.
+  Threads share the cached objects, so nothing sets anything on a cached tokenizer or model
+  after loading (transformers' per-call split_special_tokens, truncation and padding are set on
+  the shared tokenizer: `load_tokenizer` settles the last two once, `plain_backend` replaces the
+  first).
 - Plain tokenizers. `plain_backend(tokenizer)`: the worker's private copy of a tokenizer's
   backend that encodes text only (no special tokens recognised, no truncation, no padding),
   made once per tokenizer and kept as long as that tokenizer lives; the segmenter encodes with
