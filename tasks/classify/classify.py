@@ -17,6 +17,7 @@ from storage.datasets import Store
 from tasks.errors import ConfigError
 from tasks.inference.engine import BatchLimits, Progress, inference, pad_batch, run_batched, shifted
 from tasks.inference.models import ModelRef, load_model, load_tokenizer
+from tasks.inference.worker import plain_backend
 from tasks.tables import pending_segments
 
 DEFAULT_LABELS = ("business", "technology", "science", "politics", "education", "health", "law", "culture")
@@ -47,7 +48,8 @@ def encode_inputs(tokenizer: Any, texts: Sequence[str], max_len: int) -> tuple[l
     """Token ids with special tokens, text that looks like special tokens kept as text; rows
     over the model's limit are cut and the cut tokens counted."""
     rows, truncated = [], []
-    encoded = tokenizer(list(texts), add_special_tokens=True, split_special_tokens=True)["input_ids"] if texts else []
+    # the worker's plain copy: a per-call split_special_tokens would set it on the shared tokenizer
+    encoded = [e.ids for e in plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=True)]
     for ids in encoded:
         cut = max(0, len(ids) - max_len)
         if cut:

@@ -1,7 +1,21 @@
 """Inference: below the stages. Model resolution (`models`, `weights`), token-budget batching
-(`engine`) and the special-token frames (`frames`). Reads and writes no table."""
+(`engine`), the special-token frames (`frames`) and the per-worker state (`worker`: model caches,
+plain tokenizer copies, garbage-collection policy). Reads and writes no table."""
 
 from tasks.inference.engine import BatchLimits, Cancellation, run_batched
 from tasks.inference.models import ModelRef, load_model, load_tokenizer, resolve
+from tasks.inference.worker import POLICY, plain_backend, prepare_worker, release_models
 
-__all__ = ["BatchLimits", "Cancellation", "ModelRef", "load_model", "load_tokenizer", "resolve", "run_batched"]
+__all__ = [
+    "POLICY",
+    "BatchLimits",
+    "Cancellation",
+    "ModelRef",
+    "load_model",
+    "load_tokenizer",
+    "plain_backend",
+    "prepare_worker",
+    "release_models",
+    "resolve",
+    "run_batched",
+]

@@ -9,8 +9,6 @@ safetensors or GGUF only.
 
 from __future__ import annotations
 
-import functools
-import gc
 import hashlib
 import importlib.util
 import json
@@ -22,6 +20,10 @@ from typing import Any
 
 from tasks.errors import ModelError
 from tasks.inference.weights import file_hashes, weight_files
+from tasks.inference.worker import freeze_garbage, per_worker
+
+# tasks/run/steps.py imports the stage-start hook from here until its pipeline calls prepare_worker.
+from tasks.inference.worker import keep_out_of_garbage_collection as keep_out_of_garbage_collection
 
 CLASSIFIER_KINDS = ("sequence-classification", "embedding")
 SUMMARIZER_KINDS = ("seq2seq", "decoder")
@@ -213,29 +215,22 @@ def _convert_gguf(directory: Path, gguf_file: str, target: Path) -> None:
     tmp.rename(target)
 
 
-@functools.cache
+@per_worker
 def load_tokenizer(path: str) -> Any:
-    """The model's own tokenizer (fast), loaded once per process."""
+    """The model's own tokenizer (fast), loaded once per worker (tasks.inference.worker) and shared
+    by its threads: read it, never set anything on it."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.model_max_length = 10**12  # longdoc counts and cuts tokens itself
+    # Its threads share it: settled now to what every call asks for (no truncation, no padding),
+    # so that no later call sets anything on it (transformers sets them per call when they differ).
+    tokenizer.backend_tokenizer.no_truncation()
+    tokenizer.backend_tokenizer.no_padding()
     if not tokenizer.is_fast:
         raise ModelError(f"{path} has no fast tokenizer; longdoc needs character offsets")
-    keep_out_of_garbage_collection()
+    freeze_garbage()
     return tokenizer
-
-
-def keep_out_of_garbage_collection() -> None:
-    """Leave every object alive now out of all later garbage collections: the libraries, the
-    models and tokenizers, Prefect's run state, which live as long as a run or the process.
-    Python's full collection walks every tracked object, about 660,000 once the models are
-    loaded, in 0.45 s; one fell inside a stage in half the flow runs measured (BENCHMARKS.md).
-    Young cyclic garbage is collected first (milliseconds); older cyclic garbage alive now is
-    kept until the process ends, the price of the freeze. Called when a model or tokenizer is
-    loaded and when a stage starts."""
-    gc.collect(1)
-    gc.freeze()
 
 
 def pick_device(device: str) -> str:
@@ -248,9 +243,9 @@ def pick_device(device: str) -> str:
     return device
 
 
-@functools.cache
+@per_worker
 def load_model(path: str, kind: str, device: str) -> Any:
-    """The model's weights on `device`, loaded once per worker process and reused."""
+    """The model's weights on `device`, loaded once per worker (tasks.inference.worker) and reused."""
     import torch
     import transformers as tf
 
@@ -267,5 +262,5 @@ def load_model(path: str, kind: str, device: str) -> Any:
     except (ValueError, ImportError):  # an architecture without SDPA support
         model = classes[kind].from_pretrained(path, dtype=dtype, use_safetensors=True)
     model = model.to(device).eval()
-    keep_out_of_garbage_collection()
+    freeze_garbage()
     return model

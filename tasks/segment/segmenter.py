@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tasks.errors import ConfigError
+from tasks.inference.worker import plain_backend
 from tasks.segment.boundaries import choose_end, choose_start, cut_levels
 from tasks.segment.word_units import PIECE_CHARS, offsets_array, piecewise_offsets, token_offsets, word_local_pipeline
 
@@ -91,15 +92,9 @@ class Segmenter:
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def _encode_batch(self, texts: Sequence[str]) -> list[Any]:
-        """Encodings without special tokens; text that looks like a special token is text."""
-        backend = self.tokenizer.backend_tokenizer
-        backend.no_truncation()
-        backend.no_padding()
-        backend.encode_special_tokens = True
-        try:
-            return backend.encode_batch(list(texts), add_special_tokens=False)
-        finally:
-            backend.encode_special_tokens = False
+        """Encodings without special tokens; text that looks like a special token is text. The
+        worker's plain copy of the tokenizer encodes them: the shared tokenizer is only read."""
+        return plain_backend(self.tokenizer).encode_batch(list(texts), add_special_tokens=False)
 
     def encode(self, text: str) -> list[tuple[int, int]]:
         """Token character offsets of `text`."""

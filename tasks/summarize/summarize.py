@@ -24,6 +24,7 @@ from tasks.inference.engine import (
 )
 from tasks.inference.frames import special_frame
 from tasks.inference.models import ModelRef, load_model, load_tokenizer
+from tasks.inference.worker import plain_backend
 from tasks.prose import prose_issues, repair_summary
 from tasks.tables import pending_segments
 
@@ -123,7 +124,8 @@ def summarize_texts(
     before, after = prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), prompt)
     room = spec.max_input_tokens - len(before) - len(after)
     rows, truncated = [], []
-    encoded = tokenizer(list(texts), add_special_tokens=False, split_special_tokens=True)["input_ids"] if texts else []
+    # the worker's plain copy: a per-call split_special_tokens would set it on the shared tokenizer
+    encoded = [e.ids for e in plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)]
     for ids in encoded:
         truncated.append(max(0, len(ids) - room))
         rows.append(before + list(ids[:room]) + after)
