@@ -41,7 +41,7 @@ class ProcessParams(BaseModel):
         default=None, ge=0, description="Overlap between segments; max_tokens/8 when empty."
     )
     max_new_tokens: int = Field(default=DEFAULT_MAX_NEW_TOKENS, ge=1, le=4096, description="Summary length limit.")
-    # An int, as before: a default is not validated, so it reaches deployments' parameters as written.
+    # 64, an int as before (`//`): deployments' parameter schema shows a default as written.
     max_document_mb: float = Field(
         default=Limits.max_document_bytes // MIB, gt=0, description="Per-document size limit (file, record or text)."
     )
