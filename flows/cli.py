@@ -9,8 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from flows.launch import fail, flow_run_settings, make_params
-from flows.params import default_data_dir
+from flows.launch import add_option, add_process_options, fail, flow_run_settings, make_params
 from flows.terminal import console, print_report, progress_bar
 from storage.sandbox import QueryLimits
 
@@ -19,34 +18,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="longdoc", description="Long documents through transformer models, into SQL.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def data_dir(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", default=default_data_dir(), help="datasets and warehouse (env LONGDOC_DATA_DIR)")
-
-    def run_options(p: argparse.ArgumentParser) -> None:
-        data_dir(p)
-        p.add_argument("--labels", help="comma-separated zero-shot labels")
-        p.add_argument("--classifier", default="default", help="HF id, local directory, or 'default'")
-        p.add_argument("--summarizer", default="default", help="HF id, local directory, or 'default'")
-        p.add_argument("--max-tokens", type=int, help="segment budget (default: each model's own)")
-        p.add_argument("--overlap-tokens", type=int, help="overlap between segments (default: max/8)")
-        p.add_argument("--max-new-tokens", type=int, default=80, help="summary length limit")
-        p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-        p.add_argument("--no-classify", action="store_true")
-        p.add_argument("--no-summarize", action="store_true")
-        p.add_argument("--max-document-mb", type=float, default=64, help="per-document size limit (default 64)")
-        p.add_argument("--max-pages", type=int, default=2000, help="PDF page limit (default 2000)")
-        p.add_argument(
-            "--task-runner", default="threads", help="threads, dask (a local cluster), or a Dask scheduler address"
-        )
-        p.add_argument("--workers", type=int, default=1, help="threads, or processes of the local Dask cluster")
-        p.add_argument("--shard-documents", type=int, default=200, help="documents per shard (the unit of work)")
-
     run = sub.add_parser("run", help="ingest, segment, classify, summarize and load the warehouse")
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory or glob, local or URL")
-    run_options(run)
+    add_process_options(run)
     evaluate = sub.add_parser("evaluate", help="run on a labelled file and score it against the truncation baseline")
     evaluate.add_argument("data", metavar="DATA", help=".jsonl or .parquet records: text, label, summary")
-    run_options(evaluate)
+    add_process_options(evaluate)
 
     query = sub.add_parser(
         "query",
@@ -56,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         "memory, threads, time and printed rows are limited.",
     )
     query.add_argument("sql", metavar="SQL", help="one read statement")
-    data_dir(query)
+    add_option(query, "data_dir")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     limits = QueryLimits()
     query.add_argument(
@@ -77,9 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     runs = sub.add_parser("runs", help="list recent runs")
-    data_dir(runs)
+    add_option(runs, "data_dir")
     rebuild = sub.add_parser("rebuild", help="recreate the DuckDB warehouse from the Parquet datasets")
-    data_dir(rebuild)
+    add_option(rebuild, "data_dir")
     return parser
 
 

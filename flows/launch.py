@@ -10,6 +10,8 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from types import UnionType
+from typing import Any, Literal, get_args, get_origin
 
 from flows.params import ProcessParams
 
@@ -40,30 +42,75 @@ def flow_run_settings() -> Iterator[None]:
         yield
 
 
+# Not options: the inputs are positional (INPUT..., or evaluate's DATA); the model cache is a
+# deployment's setting, never one of `run`'s.
+NOT_OPTIONS = ("inputs", "cache_dir")
+
+
+def option_fields() -> list[str]:
+    """The parameters `run` and `evaluate` take as options, in the model's order."""
+    return [name for name in ProcessParams.model_fields if name not in NOT_OPTIONS]
+
+
+def add_option(parser: argparse.ArgumentParser, name: str) -> None:
+    """One parameter as an option: `--kebab-case`, its type, default and description from the
+    model; a Literal gives the choices, a list is comma-separated, a bool that is on by default
+    is turned off by `--no-name`."""
+    field = ProcessParams.model_fields[name]
+    default = field.get_default(call_default_factory=True)
+    flag = "--" + name.replace("_", "-")
+    help_text = _help(field.description or "", default)
+    if field.annotation is bool:
+        flag = flag if not default else "--no-" + flag.removeprefix("--")
+        parser.add_argument(flag, dest=name, action="store_false" if default else "store_true", help=help_text)
+        return
+    kind = _without_none(field.annotation)
+    if get_origin(kind) is Literal:
+        parser.add_argument(flag, dest=name, choices=get_args(kind), default=default, help=help_text)
+    elif get_origin(kind) is list:
+        parser.add_argument(flag, dest=name, type=_comma_list, default=default, help=help_text)
+    else:
+        parser.add_argument(flag, dest=name, type=kind, default=default, help=help_text)
+
+
+def _help(description: str, default: Any) -> str:
+    """The description, with the default when there is one (None: the description says)."""
+    if default is None:
+        return description.replace("%", "%%")
+    shown = repr(default) if isinstance(default, str) else default
+    if isinstance(default, bool):
+        shown = "yes" if default else "no"
+    return f"{description.removesuffix('.')} (default: {shown})".replace("%", "%%")
+
+
+def _without_none(annotation: Any) -> Any:
+    """`int | None` -> `int`: an optional parameter is an option with no default."""
+    if isinstance(annotation, UnionType):
+        return next(t for t in get_args(annotation) if t is not type(None))
+    return annotation
+
+
+def _comma_list(text: str) -> list[str]:
+    return text.split(",")  # the model strips the labels and says when none is left
+
+
+def add_process_options(parser: argparse.ArgumentParser) -> None:
+    """Every option of `run` (and `evaluate`), one per parameter."""
+    for name in option_fields():
+        add_option(parser, name)
+
+
 def make_params(args: argparse.Namespace, inputs: list[str], labels: list[str] | None = None) -> ProcessParams | int:
     """The flow's parameters from `run`'s options, checked before Prefect starts (an exit code
-    when they are wrong: a model or budget problem is one line here)."""
+    when they are wrong: a model or budget problem is one line here). `labels` stand in when
+    `--labels` is not given."""
     from pydantic import ValidationError
 
+    values = {name: getattr(args, name) for name in option_fields()}
+    if values["labels"] is None:
+        values["labels"] = labels
     try:
-        params = ProcessParams(
-            inputs=inputs,
-            data_dir=args.data_dir,
-            labels=args.labels.split(",") if args.labels is not None else labels,
-            classifier=args.classifier,
-            summarizer=args.summarizer,
-            max_tokens=args.max_tokens,
-            overlap_tokens=args.overlap_tokens,
-            max_new_tokens=args.max_new_tokens,
-            max_document_mb=args.max_document_mb,
-            max_pages=args.max_pages,
-            device=args.device,
-            classify=not args.no_classify,
-            summarize=not args.no_summarize,
-            task_runner=args.task_runner,
-            workers=args.workers,
-            shard_documents=args.shard_documents,
-        )
+        params = ProcessParams(inputs=inputs, **values)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -8,8 +8,13 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+# The user-facing defaults are the library's own: each number is written once, beside the code
+# it governs (tests, benchmarks and scoring call those functions without these parameters).
+from tasks.formats.limits import MIB, Limits
+from tasks.run.shards import DEFAULT_SHARD_DOCUMENTS
+from tasks.summarize.summarize import DEFAULT_MAX_NEW_TOKENS
+
 if TYPE_CHECKING:
-    from tasks.formats.limits import Limits
     from tasks.run.plan import Plan
 
 DEFAULT_DATA_DIR = "./longdoc-data"
@@ -23,24 +28,35 @@ class ProcessParams(BaseModel):
     """What to process, with which models, and where the results go."""
 
     inputs: list[str] = Field(min_length=1, description="Files, directories, globs or URLs.")
-    data_dir: str = Field(default_factory=default_data_dir, description="Parquet datasets and warehouse.")
-    labels: list[str] | None = Field(default=None, description="Zero-shot labels; a general set when empty.")
+    data_dir: str = Field(
+        default_factory=default_data_dir, description="Parquet datasets and warehouse (env LONGDOC_DATA_DIR)."
+    )
+    labels: list[str] | None = Field(
+        default=None, description="Zero-shot labels, comma-separated on the command line; a general set when empty."
+    )
     classifier: str = Field(default="default", description="HF id, local directory or 'default'.")
     summarizer: str = Field(default="default", description="HF id, local directory or 'default'.")
     max_tokens: int | None = Field(default=None, ge=8, description="Segment budget; each model's own when empty.")
-    overlap_tokens: int | None = Field(default=None, ge=0, description="Overlap; max_tokens/8 when empty.")
-    max_new_tokens: int = Field(default=80, ge=1, le=4096, description="Summary length limit.")
-    max_document_mb: float = Field(default=64, gt=0, description="Per-document size limit (file, record or text).")
-    max_pages: int = Field(default=2000, ge=1, description="PDF page limit.")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    classify: bool = True
-    summarize: bool = True
+    overlap_tokens: int | None = Field(
+        default=None, ge=0, description="Overlap between segments; max_tokens/8 when empty."
+    )
+    max_new_tokens: int = Field(default=DEFAULT_MAX_NEW_TOKENS, ge=1, le=4096, description="Summary length limit.")
+    # 64, an int as before (`//`): deployments' parameter schema shows a default as written.
+    max_document_mb: float = Field(
+        default=Limits.max_document_bytes // MIB, gt=0, description="Per-document size limit (file, record or text)."
+    )
+    max_pages: int = Field(default=Limits.max_pages, ge=1, description="PDF page limit.")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where the models run.")
+    classify: bool = Field(default=True, description="Whether to classify the segments.")
+    summarize: bool = Field(default=True, description="Whether to summarize the segments and documents.")
     cache_dir: str | None = Field(default=None, description="Converted models; ~/.cache/longdoc when empty.")
     task_runner: str = Field(
         default="threads", description="'threads', 'dask' (a local cluster), or a Dask scheduler's address."
     )
     workers: int = Field(default=1, ge=1, le=1024, description="Threads, or the local Dask cluster's processes.")
-    shard_documents: int = Field(default=200, ge=1, description="Documents per shard, the unit of work tracked.")
+    shard_documents: int = Field(
+        default=DEFAULT_SHARD_DOCUMENTS, ge=1, description="Documents per shard, the unit of work tracked."
+    )
 
     def make_plan(self) -> Plan:
         """Resolve the models (loading nothing heavy twice) and fix each one's segmentation."""
@@ -89,6 +105,4 @@ class ProcessParams(BaseModel):
 
     def limits(self) -> Limits:
         """The ingest limits these parameters set."""
-        from tasks.formats.limits import Limits
-
-        return Limits(max_document_bytes=int(self.max_document_mb * 1024 * 1024), max_pages=self.max_pages)
+        return Limits(max_document_bytes=int(self.max_document_mb * MIB), max_pages=self.max_pages)

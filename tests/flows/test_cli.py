@@ -172,3 +172,121 @@ def test_an_unreachable_data_directory_is_one_line_before_the_run(
     assert main(run) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"longdoc: error: cannot write {data}: ") and err.count("\n") == 1, err
+
+
+# `longdoc run`'s options as they were spelled before they came from the parameter model: a
+# public contract (DESIGN.md, "User interface"), so this list is written out, not derived.
+RUN_OPTIONS = {
+    "--data-dir": "'./longdoc-data'",
+    "--labels": None,
+    "--classifier": "'default'",
+    "--summarizer": "'default'",
+    "--max-tokens": None,
+    "--overlap-tokens": None,
+    "--max-new-tokens": "80",
+    "--device": "'auto'",
+    "--no-classify": "yes",
+    "--no-summarize": "yes",
+    "--max-document-mb": "64",
+    "--max-pages": "2000",
+    "--task-runner": "'threads'",
+    "--workers": "1",
+    "--shard-documents": "200",
+}
+
+
+def _help(command: str, capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines at the terminal's width
+
+
+@pytest.mark.parametrize("command", ["run", "evaluate"])
+def test_every_parameter_is_an_option_with_its_default(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    from flows.params import ProcessParams
+
+    monkeypatch.delenv("LONGDOC_DATA_DIR", raising=False)
+    text = _help(command, capsys)
+    assert set(re.findall(r"\[(--[a-z-]+)", text)) == set(RUN_OPTIONS)  # no option lost, renamed or added
+    assert "--cache-dir" not in text  # a deployment's setting only
+    assert "--device {auto,cpu,cuda}" in text
+    for name, field in ProcessParams.model_fields.items():
+        if name in ("inputs", "cache_dir"):
+            continue
+        flag = "--" + ("no-" if field.default is True else "") + name.replace("_", "-")
+        assert flag in RUN_OPTIONS, flag
+        described = re.search(re.escape(flag) + r"(?: [A-Z_]+| \{[a-z,]+\})? (.*?)(?= --|$)", text.split("options:")[1])
+        assert described, flag
+        help_text = described.group(1)
+        assert help_text.startswith((field.description or "").removesuffix(".")), (flag, help_text)
+        default = RUN_OPTIONS[flag]
+        assert (f"(default: {default})" in help_text) if default else "(default" not in help_text, (flag, help_text)
+
+
+def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
+    from flows.cli import _parser
+    from flows.launch import make_params
+    from flows.params import ProcessParams
+
+    data = str(tmp_path / "d")
+    options = ["--data-dir", data, "--summarizer", tiny_bart, "--max-new-tokens", "5", "--no-classify"]
+    more = ["--labels", " a, b", "--device", "cpu", "--max-tokens", "64", "--overlap-tokens", "8"]
+    more += ["--max-document-mb", "1.5", "--max-pages", "7", "--task-runner", "dask", "--workers", "3"]
+    args = _parser().parse_args(["run", "x", "y", *options, *more, "--shard-documents", "9"])
+    params = make_params(args, args.inputs)
+    assert isinstance(params, ProcessParams)
+    assert params.model_dump() == {
+        "inputs": ["x", "y"],
+        "data_dir": data,
+        "labels": ["a", "b"],
+        "classifier": "default",
+        "summarizer": tiny_bart,
+        "max_tokens": 64,
+        "overlap_tokens": 8,
+        "max_new_tokens": 5,
+        "max_document_mb": 1.5,
+        "max_pages": 7,
+        "device": "cpu",
+        "classify": False,
+        "summarize": True,
+        "cache_dir": None,
+        "task_runner": "dask",
+        "workers": 3,
+        "shard_documents": 9,
+    }
+    assert params.make_plan().summarizer and params.make_plan().summarizer.max_new_tokens == 5
+
+
+def test_defaults_are_the_models_and_evaluate_labels_stand_in(
+    tmp_path: Path, tiny_bart: str, tiny_bert_classifier: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.cli import _parser
+    from flows.launch import make_params
+    from flows.params import ProcessParams
+
+    data = str(tmp_path / "env-data")
+    monkeypatch.setenv("LONGDOC_DATA_DIR", data)
+    args = _parser().parse_args(["run", "x", "--no-classify", "--summarizer", tiny_bart])
+    params = make_params(args, args.inputs)
+    assert isinstance(params, ProcessParams)
+    expected = ProcessParams(inputs=["x"], classify=False, summarizer=tiny_bart)
+    assert params == expected and params.data_dir == data
+    assert (params.max_new_tokens, params.max_document_mb, params.max_pages, params.shard_documents) == (
+        80,
+        64,
+        2000,
+        200,
+    )
+    assert _parser().parse_args(["query", "SELECT 1"]).data_dir == data
+    # `evaluate` names the file's classes when --labels is not given; --labels wins when it is
+    evaluate = ["evaluate", "f.jsonl", "--no-summarize", "--classifier", tiny_bert_classifier]
+    for given, labels in (([], ["x", "y"]), (["--labels", "p,q"], ["p", "q"])):
+        parsed = _parser().parse_args([*evaluate, *given])
+        params = make_params(parsed, [parsed.data], ["x", "y"])
+        assert isinstance(params, ProcessParams)
+        assert (params.labels, params.inputs, params.summarize, params.classify) == (labels, ["f.jsonl"], False, True)
