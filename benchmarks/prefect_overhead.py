@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flows.launch import configure_prefect
 from flows.params import ProcessParams
+from tasks.run.results import RunReport
 
 
 def documents(corpus: Path, n: int, chars: int) -> list[str]:
@@ -144,26 +145,18 @@ def plain_run(p: ProcessParams) -> dict[str, float]:
     """The flow's steps in a loop, with no orchestrator; seconds per stage."""
     from datetime import UTC, datetime
 
+    from storage.datasets import Store
     from tasks.run import steps
+    from tasks.run.pipeline import add_up, run_shard
 
-    started = datetime.now(UTC)
+    started, store = datetime.now(UTC), Store(p.data_dir)
     plan = p.make_plan()
     run_id = steps.new_run_id()
-    stages = {"ingest": steps.step_ingest(p.data_dir, p.inputs, run_id)}
-    seconds = {"ingest": stages["ingest"]["seconds"]}
-    for shard in steps.step_shard(p.data_dir, stages["ingest"]["doc_ids"], p.shard_documents):
-        ids = list(shard.doc_ids)
-        for role, seg in (("classifier", plan.classifier_segments), ("summarizer", plan.summarizer_segments)):
-            assert seg is not None
-            out = steps.step_segment(p.data_dir, seg, ids, run_id, role, shard.index)
-            seconds["segment"] = seconds.get("segment", 0) + out["seconds"]
-        for stage, step in (("classify", steps.step_classify), ("summarize", steps.step_summarize)):
-            out = step(p.data_dir, plan, ids, run_id, "cpu", None, shard.index)
-            seconds[stage] = seconds.get(stage, 0) + out["seconds"]
-        out = steps.step_aggregate(p.data_dir, plan, ids, run_id, shard.index)
-        seconds["aggregate"] = seconds.get("aggregate", 0) + out["seconds"]
-    steps.step_record_run(p.data_dir, run_id, None, plan.config_id, started, {}, stages, "completed")
-    return seconds
+    ingested = steps.step_ingest(store, p.inputs, run_id)
+    shards = steps.step_shard(store, ingested.doc_ids, p.shard_documents)
+    results = add_up([run_shard(store, plan, shard, run_id, "cpu") for shard in shards]).replace(ingest=ingested)
+    steps.step_record_run(store, run_id, None, plan.config_id, started, {}, results, "completed")
+    return {r.STAGE: r.seconds for r in results.stages() if r.STAGE != "shard"}
 
 
 class Meter:
@@ -289,7 +282,7 @@ def main() -> None:
         def params(name: str) -> ProcessParams:
             return stand_in.params(name, shard_documents=args.shard_documents)
 
-        reports: list[dict[str, Any]] = []
+        reports: list[RunReport] = []
 
         def run(side: str, p: ProcessParams) -> dict[str, float]:
             if side == "direct":
@@ -298,7 +291,7 @@ def main() -> None:
             no_heartbeat = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None} if side == "prefect-no-heartbeat" else {}
             with temporary_settings(updates=no_heartbeat):
                 reports.append(process_documents(p))
-            return dict(reports[-1]["stage_seconds"])
+            return dict(reports[-1].stage_seconds)
 
         # Loads the models and imports once, and lets the new server settle, for every side.
         for w in range(args.warm_up):
@@ -333,7 +326,7 @@ def main() -> None:
                     for what, counts in (("requests", requests - traced[0]), ("events", events - traced[1])):
                         print(f"  {what} {sum(counts.values())}: {dict(counts.most_common())}")
                     print(f"  log records for the server: {logs - traced[2]}")
-        counts = reports[-1]["counts"]
+        counts = reports[-1].counts
         print(
             f"{counts['documents']} documents, {counts.get('shards', 0)} shards of up to {args.shard_documents}, "
             f"{counts.get('classifier_segments_new', 0)} + {counts.get('summarizer_segments_new', 0)} segments; "

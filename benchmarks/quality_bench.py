@@ -97,8 +97,9 @@ def main() -> None:
     import tasks.classify.classify as classify
     import tasks.summarize.summarize as summarize
     from flows.params import ProcessParams
+    from storage.datasets import Store
     from tasks.aggregate.aggregate import doc_segment_summaries
-    from tasks.run import steps
+    from tasks.run import pipeline, steps
     from tasks.scoring.scoring import Prediction, metric_rows, read_references
 
     summarize.SYSTEM_PROMPT, summarize.USER_PROMPT = PROMPTS[args.prompt]
@@ -122,16 +123,12 @@ def main() -> None:
     plan = params.make_plan()
     run_id = steps.new_run_id()
     timings: dict[str, float] = {}
-    doc_ids = steps.step_ingest(str(data), params.inputs, run_id)["doc_ids"]
-    for role, seg_plan in (("classifier", plan.classifier_segments), ("summarizer", plan.summarizer_segments)):
-        if seg_plan:
-            steps.step_segment(str(data), seg_plan, doc_ids, run_id, role)
-    timings["classify"] = steps.step_classify(str(data), plan, doc_ids, run_id, "cpu")["seconds"]
-    if plan.summarizer:
-        timings["summarize"] = steps.step_summarize(str(data), plan, doc_ids, run_id, "cpu")["seconds"]
-    from storage.datasets import Store
-
     store = Store(str(data))
+    doc_ids = steps.step_ingest(store, params.inputs, run_id).doc_ids
+    shard = steps.step_shard(store, doc_ids, max(len(doc_ids), 1))[0]  # one shard: every document
+    for stage in pipeline.shard_stages(plan)[:-1]:  # no aggregate: the pooling and merges are measured here
+        timings[stage] = pipeline.run_stage(stage, store, plan, shard, run_id, "cpu").seconds
+    timings.pop("segment")
     assert plan.classifier and plan.classifier_segments
     label_segments = _label_segments(store, plan, doc_ids)
     first_labels = {d: pool(segs[:1], "mean") for d, segs in label_segments.items()}

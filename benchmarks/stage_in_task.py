@@ -64,31 +64,27 @@ def main() -> None:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.runners import task_runner
+    from storage.datasets import Store
     from tasks.inference import models
-    from tasks.run import steps
+    from tasks.run import pipeline, stages, steps
 
     if args.no_freeze:
-        for module in (models, steps):
+        for module in (models, pipeline):
             module.keep_out_of_garbage_collection = lambda: None  # type: ignore[attr-defined]
     collections = FullCollections()
 
     def prepared(name: str) -> tuple[ProcessParams, Any, Any, str]:
         p = stand_in.params(name)
-        plan, run_id = p.make_plan(), steps.new_run_id()
-        shard = steps.step_shard(p.data_dir, steps.step_ingest(p.data_dir, p.inputs, run_id)["doc_ids"], 200)[0]
+        plan, run_id, store = p.make_plan(), steps.new_run_id(), Store(p.data_dir)
+        shard = steps.step_shard(store, steps.step_ingest(store, p.inputs, run_id).doc_ids, 200)[0]
         if args.stage == "summarize":
-            steps.step_segment(p.data_dir, plan.summarizer_segments, list(shard.doc_ids), run_id, "summarizer")
+            stages.segment(store, plan, shard, run_id)
         return p, plan, shard, run_id
 
     def stage(p: ProcessParams, plan: Any, shard: Any, run_id: str) -> tuple[float, float, int, float]:
-        ids = list(shard.doc_ids)
         count, seconds = collections.count, collections.seconds
         cpu, start = time.thread_time(), time.perf_counter()
-        if args.stage == "segment":
-            for role, seg in (("classifier", plan.classifier_segments), ("summarizer", plan.summarizer_segments)):
-                steps.step_segment(p.data_dir, seg, ids, run_id, role)
-        else:
-            steps.step_summarize(p.data_dir, plan, ids, run_id, "cpu")
+        pipeline.run_stage(args.stage, Store(p.data_dir), plan, shard, run_id, "cpu")
         return (
             time.perf_counter() - start,
             time.thread_time() - cpu,

@@ -8,6 +8,7 @@ what users get; the scores land in the `evaluations` table and in this flow run'
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from prefect import flow, task
@@ -17,6 +18,7 @@ from flows.launch import flow_run_settings, make_params
 from flows.params import ProcessParams
 from flows.process import process_documents
 from flows.terminal import console, print_report, progress_bar
+from tasks.run.results import RunReport
 
 
 def _fmt(value: float | None) -> str:
@@ -47,10 +49,10 @@ def evaluate_task(params: ProcessParams, data: str, run_id: str) -> list[dict[st
 
 
 @flow(name="evaluate-documents", log_prints=True)
-def evaluate_documents(params: ProcessParams, data: str) -> dict[str, Any]:
+def evaluate_documents(params: ProcessParams, data: str) -> RunReport:
     """Process the labelled file as `longdoc run` would, then score the results."""
     report = process_documents(params)
-    return report | {"evaluations": evaluate_task(params, data, report["run_id"])}
+    return dataclasses.replace(report, evaluations=evaluate_task(params, data, report.run_id))
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -67,7 +69,7 @@ def evaluate(args: argparse.Namespace) -> int:
     with progress_bar(), flow_run_settings():
         report = run_interruptibly(lambda: evaluate_documents(params, args.data))
     print_report(report)
-    print_evaluation(report["run_id"], report["evaluations"])
+    print_evaluation(report.run_id, report.evaluations)
     return 0
 
 

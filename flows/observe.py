@@ -1,12 +1,11 @@
 """What a run shows while it works and after: logs, a progress artifact, a summary artifact,
-a table of document results, and the counts of every shard combined."""
+and a table of document results."""
 
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -14,7 +13,7 @@ from prefect import get_run_logger
 from storage.datasets import Store
 from tasks.inference.engine import Progress
 from tasks.run import report as run_report
-from tasks.run import steps
+from tasks.run.results import RunReport
 
 PROGRESS_EXTRA = "longdoc_progress"  # log records that carry (stage, done, total) for the CLI's bar
 PROGRESS_SECONDS = 2.0  # the least time between two progress log lines of one task, but for the last
@@ -93,20 +92,13 @@ def finish_progress(progress: RunProgress) -> None:
         update_progress_artifact(UUID(progress.artifact_id), 100.0)
 
 
-def combine_shard_results(futures: list[Any]) -> dict[str, Any]:
-    """One stage's counts over all shards (a shard the data directory records as done reports
-    only that it was skipped: tasks.run.steps.unless_done)."""
-    return steps.combine([{"shards": 1, **future.result()} for future in futures])
-
-
-def publish_artifacts(data_dir: str, report: dict[str, Any], doc_ids: list[str]) -> None:
+def publish_artifacts(store: Store, report: RunReport, doc_ids: list[str]) -> None:
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    store = Store(data_dir)
-    rejects = run_report.run_rejects(store, report["run_id"])
+    rejects = run_report.run_rejects(store, report.run_id)
     create_markdown_artifact(
         run_report.run_summary_markdown(report, rejects), key="longdoc-run-summary", description="What the run did"
     )
-    rows = run_report.document_result_rows(store, report["config_id"], doc_ids)
+    rows = run_report.document_result_rows(store, report.config_id or "", doc_ids)
     if rows:
         create_table_artifact(rows, key="longdoc-document-results", description="Document results of this run")

@@ -5,17 +5,21 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tasks.run.results import RunReport
 
 
-def print_report(report: dict[str, Any]) -> None:
+def print_report(report: RunReport) -> None:
     from rich.table import Table
 
     from storage.datasets import Store
     from storage.warehouse import warehouse_path
+    from tasks.run.results import ClassifyResult, IngestResult, SummarizeResult
 
-    counts, seconds = report["counts"], report["stage_seconds"]
-    table = Table(title=f"longdoc run {report['run_id']} ({report['status']})")
+    results = report.results
+    table = Table(title=f"longdoc run {report.run_id} ({report.status})")
     table.add_column("stage")
     table.add_column("seconds", justify="right")
     table.add_column("what it did")
@@ -39,27 +43,30 @@ def print_report(report: dict[str, Any]) -> None:
         ),
         "aggregate": ("document_results_new", "summaries_merged", "document_summaries_unclean"),
     }
-    for stage, secs in seconds.items():
-        detail = ", ".join(f"{k.replace('_', ' ')} {counts[k]}" for k in keys.get(stage, ()) if k in counts)
-        table.add_row(stage, f"{secs:.1f}", detail)
+    for stage, secs in report.stage_seconds.items():
+        result = getattr(results, stage)
+        shown = ((k, getattr(result, k, None)) for k in keys.get(stage, ()))
+        table.add_row(stage, f"{secs:.1f}", ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown if v is not None))
     out = console()
     out.print(table)
-    inferred = counts.get("segments_classified", 0) + counts.get("segments_summarized", 0)
-    if counts.get("documents", 0) == 0:
+    ingest = results.ingest or IngestResult()
+    classify, summarize = results.classify or ClassifyResult(), results.summarize or SummarizeResult()
+    inferred = (classify.segments_classified or 0) + (summarize.segments_summarized or 0)
+    if ingest.documents == 0:
         out.print("No documents found in the inputs.")
-    elif inferred == 0 and counts.get("document_results_new", 0) == 0:
+    elif inferred == 0 and not (results.aggregate and results.aggregate.document_results_new):
         out.print("Nothing new: every document already has results for this configuration; no inference ran.")
-    tps = report.get("tokens_per_s")
+    tps = report.tokens_per_s
     out.print(
-        f"config {report['config_id']} · {report['seconds']:.1f} s"
+        f"config {report.config_id} · {report.seconds:.1f} s"
         + (f" · {tps:,.0f} model tokens/s" if tps else "")
-        + f" · warehouse {warehouse_path(Store(report['data_dir']))}"
-        + (f' · {counts["rejects"]} rejected: longdoc query "select * from rejects"' if counts.get("rejects") else "")
+        + f" · warehouse {warehouse_path(Store(report.data_dir))}"
+        + (f' · {ingest.rejects} rejected: longdoc query "select * from rejects"' if ingest.rejects else "")
     )
-    if "files" in counts:
-        out.print(f"inputs: {counts['files']} files, {counts.get('files_unchanged', 0)} unchanged since last seen")
-    if counts.get("rejects_by_reason"):
-        out.print("rejected: " + ", ".join(f"{r} {n}" for r, n in counts["rejects_by_reason"].items()))
+    if results.ingest:
+        out.print(f"inputs: {ingest.files} files, {ingest.files_unchanged} unchanged since last seen")
+    if ingest.rejects_by_reason:
+        out.print("rejected: " + ", ".join(f"{r} {n}" for r, n in ingest.rejects_by_reason.items()))
 
 
 @contextlib.contextmanager

@@ -8,12 +8,14 @@ written under a temporary name and renamed, so a reader never sees half a file.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import os
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -81,9 +83,14 @@ class Store:
 
     root: str
 
-    @property
+    @functools.cached_property
     def fs_and_base(self) -> tuple[pafs.FileSystem, str]:
+        """Resolved once per Store (an object store's filesystem costs a credentials lookup)."""
         return split_uri(self.root)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Only the root travels (to a Dask worker): the filesystem is resolved again there."""
+        return {"root": self.root}
 
     @property
     def is_local(self) -> bool:

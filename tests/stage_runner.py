@@ -1,5 +1,5 @@
-"""One whole run (ingest, segment, classify, summarize, aggregate, record + warehouse load) as
-the flow runs it but without Prefect, in a process of its own, so tests can kill it with SIGKILL.
+"""One whole run (ingest, the shard pipeline of tasks/run/pipeline.py, record + warehouse
+load) as the flow runs it but without Prefect, in a process of its own, so tests can kill it with SIGKILL.
 
     python -m tests.stage_runner serve
 
@@ -15,13 +15,15 @@ import os
 import sys
 import traceback
 from datetime import UTC, datetime
-from typing import Any
 
 from flows.params import ProcessParams
+from storage.datasets import Store
 from tasks.run import steps
+from tasks.run.pipeline import add_up, run_shard
+from tasks.run.results import RunReport
 
 
-def run(data_dir: str, inbox: str, classifier: str, summarizer: str) -> dict[str, Any]:
+def run(data_dir: str, inbox: str, classifier: str, summarizer: str) -> RunReport:
     params = ProcessParams(
         inputs=[inbox],
         data_dir=data_dir,
@@ -32,19 +34,14 @@ def run(data_dir: str, inbox: str, classifier: str, summarizer: str) -> dict[str
         max_new_tokens=4,
         device="cpu",
     )
-    plan = params.make_plan()
+    plan, store = params.make_plan(), Store(data_dir)
     run_id, started = steps.new_run_id(), datetime.now(UTC)
-    stages: dict[str, dict[str, Any]] = {}
-    stages["ingest"] = steps.step_ingest(data_dir, params.inputs, run_id, params.limits())
-    doc_ids = stages["ingest"]["doc_ids"]
-    for role, seg_plan in (("classifier", plan.classifier_segments), ("summarizer", plan.summarizer_segments)):
-        assert seg_plan is not None
-        stages[f"segment-{role}"] = steps.step_segment(data_dir, seg_plan, doc_ids, run_id, role)
-    stages["classify"] = steps.step_classify(data_dir, plan, doc_ids, run_id, "cpu")
-    stages["summarize"] = steps.step_summarize(data_dir, plan, doc_ids, run_id, "cpu")
-    stages["aggregate"] = steps.step_aggregate(data_dir, plan, doc_ids, run_id)
+    ingested = steps.step_ingest(store, params.inputs, run_id, params.limits())
+    shards = steps.step_shard(store, ingested.doc_ids, params.shard_documents)
+    per_shard = [run_shard(store, plan, shard, run_id, "cpu") for shard in shards]
+    results = add_up(per_shard).replace(ingest=ingested)
     return steps.step_record_run(
-        data_dir, run_id, None, plan.config_id, started, params.model_dump(), stages, "completed"
+        store, run_id, None, plan.config_id, started, params.model_dump(), results, "completed"
     )
 
 
@@ -66,7 +63,7 @@ def _child(data_dir: str, inbox: str, classifier: str, summarizer: str, log: str
     code = 0
     try:
         report = run(data_dir, inbox, classifier, summarizer)
-        print(f"completed {report['run_id']}: {report['counts'].get('documents')} documents")
+        print(f"completed {report.run_id}: {report.counts.get('documents')} documents")
     except BaseException:
         traceback.print_exc()
         code = 1

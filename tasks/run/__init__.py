@@ -1,4 +1,5 @@
-"""Run: the plan (models, budgets, config_id), the shards, the stage wrappers and the run report.
+"""Run: the plan (models, budgets, config_id), the shards, the shard pipeline (pipeline.py: the
+stages in order, without Prefect), their typed results and the run report.
 
 The only package under tasks/ that imports the stages. Reads every table through the stages;
 writes `runs` (the run record) and the completion markers.

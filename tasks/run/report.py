@@ -7,27 +7,29 @@ from typing import Any
 import pyarrow.compute as pc
 
 from storage.datasets import Store, is_in
+from tasks.run.results import IngestResult, RunReport, SegmentResult, ShardResult
 
 SUMMARY_PREVIEW_CHARS = 300
 
 
-def run_summary_markdown(report: dict[str, Any], rejects: list[dict[str, Any]]) -> str:
+def run_summary_markdown(report: RunReport, rejects: list[dict[str, Any]]) -> str:
     """Documents, segments, tokens, time per stage and rejects, as markdown."""
-    counts, seconds = report["counts"], report["stage_seconds"]
-    segments = counts.get("classifier_segments_new", 0) + counts.get("summarizer_segments_new", 0)
-    tokens = sum(counts.get(k, 0) for k in ("classify_tokens", "summarize_input_tokens", "summarize_output_tokens"))
+    results = report.results
+    ingest, shard = results.ingest or IngestResult(), results.shard or ShardResult()
+    segment = results.segment or SegmentResult()
+    segments = (segment.classifier_segments_new or 0) + (segment.summarizer_segments_new or 0)
     lines = [
-        f"# longdoc run {report['run_id']}: {report['status']}",
+        f"# longdoc run {report.run_id}: {report.status}",
         "",
-        f"- documents: {counts.get('documents', 0)} ({counts.get('documents_new', 0)} new)",
-        f"- segments made: {segments}; model tokens: {tokens:,}",
-        f"- shards: {counts.get('shards', 0)} ({counts.get('shards_cached', 0)} skipped as already finished)",
+        f"- documents: {ingest.documents} ({ingest.documents_new} new)",
+        f"- segments made: {segments}; model tokens: {results.model_tokens:,}",
+        f"- shards: {shard.shards} ({shard.shards_cached or 0} skipped as already finished)",
         f"- rejected inputs: {len(rejects)}",
-        f"- config: `{report['config_id']}`; wall time {report['seconds']:.1f} s",
+        f"- config: `{report.config_id}`; wall time {report.seconds:.1f} s",
         "",
         "| stage | seconds |",
         "|---|---:|",
-        *(f"| {stage} | {secs:.1f} |" for stage, secs in seconds.items()),
+        *(f"| {stage} | {secs:.1f} |" for stage, secs in report.stage_seconds.items()),
     ]
     if rejects:
         lines += ["", "| rejected input | reason | error |", "|---|---|---|"]

@@ -14,6 +14,7 @@ import pytest
 from flows.cli import main
 from storage import warehouse
 from storage.datasets import Store
+from tasks.run.results import IngestResult, RunResults
 from tasks.run.steps import new_run_id, step_record_run
 from tests.conftest import document_row
 
@@ -27,13 +28,13 @@ def data(tmp_path: Path) -> str:
     root = str(tmp_path / "data")
     Store(root).write_part("documents", [_doc("a"), _doc("b")], "p1")
     step_record_run(
-        root,
+        Store(root),
         new_run_id(),
         None,
         "cfg",
         datetime.now(UTC),
         {"inputs": ["x"]},
-        {"ingest": {"documents": 2, "documents_new": 2, "rejects": 0, "seconds": 0.1}},
+        RunResults(ingest=IngestResult(documents=2, documents_new=2, rejects=0, seconds=0.1)),
         "completed",
     )
     return root

@@ -20,6 +20,7 @@ import pytest
 from storage.datasets import Store, StoreWriteError
 from tasks.errors import Cancelled, ModelError
 from tasks.inference.engine import BatchLimits, Cancellation, run_batched
+from tasks.run.results import RunResults
 from tasks.run.steps import new_run_id, step_record_run
 from tests.conftest import document_row
 
@@ -174,7 +175,7 @@ def test_a_run_whose_warehouse_load_fails_is_recorded_failed(tmp_path: Path) -> 
     from storage.warehouse import WarehouseError
 
     with pytest.raises(WarehouseError, match=r"warehouse\.duckdb"):  # one line naming the path
-        step_record_run(str(data), run_id, None, "cfg", datetime.now(UTC), {}, {}, "completed")
+        step_record_run(Store(str(data)), run_id, None, "cfg", datetime.now(UTC), {}, RunResults(), "completed")
     runs = Store(str(data)).read("runs").to_pylist()
     assert [(r["run_id"], r["status"]) for r in runs] == [(run_id, "failed")]
     error = runs[0]["error"]

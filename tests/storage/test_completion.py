@@ -5,7 +5,6 @@ nothing twice (rows and duplicates counted with DuckDB, inference counted in the
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -13,7 +12,6 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +22,9 @@ from storage import completion, warehouse
 from storage.datasets import Store
 from storage.schema import KEYS
 from tasks.run import steps
-from tasks.run.plan import Plan
+from tasks.run.pipeline import STAGES, run_shard
 from tasks.run.shards import Shard
 
-STAGES = ("segment", "classify", "summarize", "aggregate")
 TABLES = ("segments", "segment_labels", "segment_summaries", "document_results")
 
 
@@ -54,32 +51,15 @@ def params(data: Path, inbox: Path, classifier: str, summarizer: str | None) -> 
     )
 
 
-def stage_work(stage: str, data: str, plan: Plan, shard: Shard, run_id: str) -> Callable[[], dict[str, Any]]:
-    """One shard stage as the flow's task runs it, without Prefect."""
-    docs = list(shard.doc_ids)
-    if stage == "segment":
-        seg_plans = [("classifier", plan.classifier_segments), ("summarizer", plan.summarizer_segments)]
-        return lambda: steps.combine(
-            [steps.step_segment(data, p, docs, run_id, role, shard.index) for role, p in seg_plans if p]
-        )
-    if stage in ("classify", "summarize"):
-        step = steps.step_classify if stage == "classify" else steps.step_summarize
-        return functools.partial(step, data, plan, docs, run_id, "cpu", None, shard.index)
-    return functools.partial(steps.step_aggregate, data, plan, docs, run_id, shard.index)
-
-
 def run(options: ProcessParams) -> tuple[Counter[str], list[Shard]]:
-    """A whole run without Prefect, every shard stage through `unless_done` as in the flow."""
-    plan, run_id, data = options.make_plan(), steps.new_run_id(), options.data_dir
-    doc_ids = steps.step_ingest(data, options.inputs, run_id)["doc_ids"]
-    shards = steps.step_shard(data, doc_ids, options.shard_documents)
+    """A whole run without Prefect, every shard through the pipeline the flow's task runs use."""
+    plan, run_id, store = options.make_plan(), steps.new_run_id(), Store(options.data_dir)
+    doc_ids = steps.step_ingest(store, options.inputs, run_id).doc_ids
+    shards = steps.step_shard(store, doc_ids, options.shard_documents)
     totals: Counter[str] = Counter()
     for shard in shards:
-        for stage in STAGES:
-            if stage in ("classify", "summarize") and not (plan.classifier if stage == "classify" else plan.summarizer):
-                continue
-            out = steps.unless_done(data, stage, plan, shard, run_id, stage_work(stage, data, plan, shard, run_id))
-            totals.update({k: v for k, v in out.items() if isinstance(v, int) and k not in steps.SETTINGS})
+        for result in run_shard(store, plan, shard, run_id).stages():
+            totals.update({k: v for k, v in result.counts().items() if isinstance(v, int) and k not in result.SETTINGS})
     return totals, shards
 
 

@@ -76,3 +76,13 @@ def test_a_verdict_is_kept_until_the_file_changes(tmp_path: Path) -> None:
     os.replace(good, late)  # a different size and mtime: checked again
     assert len(store.usable_parts("documents")[0]) == 2
     assert sorted(store.read("documents", columns=["doc_id"]).column("doc_id").to_pylist()) == ["a", "b"]
+
+
+def test_store_resolves_its_filesystem_once_and_pickles_without_it(tmp_path):
+    import pickle
+
+    store = Store(str(tmp_path))
+    assert store.fs_and_base is store.fs_and_base  # resolved once, not on every access
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy == store and "fs_and_base" not in copy.__dict__
+    assert copy.fs_and_base[1] == store.fs_and_base[1]

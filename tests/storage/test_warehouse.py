@@ -15,6 +15,7 @@ import pytest
 from storage import warehouse
 from storage.datasets import Store
 from storage.warehouse import WarehouseError
+from tasks.run.results import RunResults
 from tasks.run.steps import step_record_run
 from tests.conftest import document_row as _doc
 from tests.helpers import plant_bad_parts
@@ -103,8 +104,8 @@ def test_a_load_skips_foreign_parts_names_and_counts_them(tmp_path: Path) -> Non
     assert warehouse.query(store, "SELECT count(*) FROM documents")[1] == [(2,)]
     assert len(warehouse.skipped_parts(store)) == len(planted)  # never loaded, so skipped again
     started = datetime.now(UTC)
-    record = step_record_run(str(store.root), "r1", None, "cfg", started, {}, {}, "completed")
-    assert record["counts"]["parts_skipped"] == len(planted)
+    record = step_record_run(store, "r1", None, "cfg", started, {}, RunResults(), "completed")
+    assert record.counts["parts_skipped"] == len(planted)
     _, rows = warehouse.query(store, "SELECT counts->>'$.parts_skipped' FROM runs")
     assert rows == [(str(len(planted)),)]
 

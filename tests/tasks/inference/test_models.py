@@ -17,8 +17,9 @@ from storage.datasets import Store
 from tasks.errors import ModelError
 from tasks.inference.models import detect_kind, resolve
 from tasks.inference.weights import HASH_CACHE_FILE
-from tasks.run import steps
+from tasks.run import stages, steps
 from tasks.run.plan import make_plan
+from tasks.run.shards import Shard
 
 
 def test_kinds_are_detected_from_configuration(tiny_bert_classifier, tiny_embedder, tiny_bart, tiny_llama) -> None:
@@ -100,9 +101,9 @@ def test_a_model_with_other_weights_runs_again(tmp_path: Path, tiny_bert_classif
     for model in models:
         plan = make_plan(str(model), None, None, 64, 8, 8, None)
         assert plan.classifier and plan.classifier_segments
-        doc_ids = steps.step_ingest(data, [str(inbox)], "r")["doc_ids"]
-        steps.step_segment(data, plan.classifier_segments, doc_ids, "r", "classifier")
-        classified.append(steps.step_classify(data, plan, doc_ids, "r", "cpu")["segments_classified"])
+        shard = Shard(0, tuple(steps.step_ingest(Store(data), [str(inbox)], "r").doc_ids))
+        stages.segment(Store(data), plan, shard, "r")
+        classified.append(stages.classify(Store(data), plan, shard, "r", "cpu", None).segments_classified)
     assert classified[0] == classified[1] > 1
     labels = Store(data).read("segment_labels", columns=["model"]).column("model").to_pylist()
     assert len(set(labels)) == 2 and len(labels) == 2 * classified[0]

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from storage.datasets import Store
 from tasks.run.shards import make_shards
-from tasks.run.steps import combine
 from tests.conftest import document_row
 
 
@@ -47,13 +46,3 @@ def test_shard_key_names_the_content(tmp_path: Path) -> None:
     assert len({s.key for s in first}) == len(first) == 3
     fewer = make_shards(store, ids[:4], 2)  # the last document gone: only the last shard changes
     assert [s.key for s in fewer] == [s.key for s in first[:2]]
-
-
-def test_combine_adds_counts_and_keeps_settings() -> None:
-    combined = combine(
-        [
-            {"shards": 1, "segments_classified": 3, "seconds": 0.5, "classifier_max_tokens": 256},
-            {"shards": 1, "segments_classified": 4, "seconds": 0.25, "classifier_max_tokens": 256},
-        ]
-    )
-    assert combined == {"shards": 2, "segments_classified": 7, "seconds": 0.75, "classifier_max_tokens": 256}
