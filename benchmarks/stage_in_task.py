@@ -6,7 +6,7 @@ Usage: .venv/bin/python benchmarks/stage_in_task.py [CORPUS_DIR] [--stage segmen
 
 For each run it prints the stage's wall seconds, its thread's CPU seconds, and the full (oldest
 generation) garbage collections that fell inside it with their seconds. `--no-freeze` turns off
-`tasks.inference.models.keep_out_of_garbage_collection`, to see what a full collection costs once the
+the garbage-collection policy (`tasks.inference.POLICY.freeze_garbage`), to see what a full collection costs once the
 libraries and models are loaded. Prefect's temporary server runs, as under `longdoc run`.
 """
 
@@ -65,12 +65,12 @@ def main() -> None:
 
     from flows.runners import task_runner
     from storage.datasets import Store
-    from tasks.inference import models
     from tasks.run import pipeline, stages, steps
 
     if args.no_freeze:
-        for module in (models, pipeline):
-            module.keep_out_of_garbage_collection = lambda: None  # type: ignore[attr-defined]
+        from tasks.inference import POLICY
+
+        POLICY.freeze_garbage = False
     collections = FullCollections()
 
     def prepared(name: str) -> tuple[ProcessParams, Any, Any, str]:

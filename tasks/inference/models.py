@@ -22,9 +22,6 @@ from tasks.errors import ModelError
 from tasks.inference.weights import file_hashes, weight_files
 from tasks.inference.worker import freeze_garbage, per_worker
 
-# tasks/run/steps.py imports the stage-start hook from here until its pipeline calls prepare_worker.
-from tasks.inference.worker import keep_out_of_garbage_collection as keep_out_of_garbage_collection
-
 CLASSIFIER_KINDS = ("sequence-classification", "embedding")
 SUMMARIZER_KINDS = ("seq2seq", "decoder")
 

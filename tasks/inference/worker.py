@@ -82,10 +82,6 @@ def prepare_worker() -> None:
     freeze_garbage()
 
 
-# The name tasks/run/steps.py calls at the start of a stage, until the pipeline calls prepare_worker.
-keep_out_of_garbage_collection = prepare_worker
-
-
 def plain_backend(tokenizer: Any) -> Any:
     """A `tokenizers.Tokenizer` copy of `tokenizer`'s backend that encodes text as text: a
     special token's spelling is split like any other text, nothing truncated or padded. Made

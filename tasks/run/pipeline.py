@@ -18,8 +18,8 @@ import pyarrow.dataset as ds
 
 from storage import completion
 from storage.datasets import Store, is_in
+from tasks.inference import prepare_worker
 from tasks.inference.engine import Progress
-from tasks.inference.models import keep_out_of_garbage_collection
 from tasks.run import stages
 from tasks.run.plan import Plan
 from tasks.run.results import (
@@ -62,7 +62,7 @@ def run_stage(
     progress: Progress | None = None,
 ) -> StageResult:
     """One stage of one shard, unless the data directory records it as done."""
-    keep_out_of_garbage_collection()  # what lives now lives as long as the run: no collection walks it
+    prepare_worker()  # what lives now lives as long as the run: no collection walks it
 
     def work() -> StageResult:
         if stage == "segment":

@@ -9,7 +9,6 @@ import weakref
 import pytest
 
 from tasks.inference import POLICY, load_model, load_tokenizer, plain_backend, prepare_worker, release_models
-from tasks.inference.models import keep_out_of_garbage_collection
 
 
 class _Node:
@@ -28,12 +27,12 @@ def test_prepare_worker_collects_young_cycles_then_freezes_what_is_alive() -> No
     assert gc.get_freeze_count() >= before + len(alive)
 
 
-def test_the_stage_start_hook_applies_the_policy_and_the_policy_can_be_off(
+def test_the_policy_applies_at_each_call_and_can_be_off(
     monkeypatch: pytest.MonkeyPatch, tiny_bert_classifier: str
 ) -> None:
     alive = [[i] for i in range(2000)]
     before = gc.get_freeze_count()
-    keep_out_of_garbage_collection()  # the name tasks/run/steps.py calls at a stage's start
+    prepare_worker()  # the pipeline calls it at every stage's start: each call freezes what is alive
     assert gc.get_freeze_count() >= before + len(alive)
 
     monkeypatch.setattr(POLICY, "freeze_garbage", False)
