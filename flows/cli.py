@@ -135,14 +135,15 @@ def _run(args: argparse.Namespace) -> int:
 
     if bad := [name for name in args.inputs if not valid_utf8(name)]:  # Prefect's parameters are JSON
         return fail(f"INPUT {escape_text(bad[0])} is not valid UTF-8: name its folder (it is then a bad-name reject)")
-    params = make_params(args, args.inputs)
-    if isinstance(params, int):
-        return params
+    launched = make_params(args, args.inputs)
+    if isinstance(launched, int):
+        return launched
+    params, plan = launched
     from flows.exits import run_interruptibly
     from flows.process import process_documents
 
     with progress_bar(), flow_run_settings():
-        report = run_interruptibly(lambda: process_documents(params))
+        report = run_interruptibly(lambda: process_documents(params, plan))
     print_report(report)
     return 0
 

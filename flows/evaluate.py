@@ -18,6 +18,7 @@ from flows.launch import flow_run_settings, make_params
 from flows.params import ProcessParams
 from flows.process import process_documents
 from flows.terminal import console, print_report, progress_bar
+from tasks.run.plan import Plan
 from tasks.run.results import RunReport
 
 
@@ -26,10 +27,10 @@ def _fmt(value: float | None) -> str:
 
 
 @task(name="evaluate")
-def evaluate_task(params: ProcessParams, data: str, run_id: str) -> list[dict[str, Any]]:
+def evaluate_task(params: ProcessParams, plan: Plan, data: str, run_id: str) -> list[dict[str, Any]]:
     from tasks.scoring.scoring import evaluate_run, read_references, side_by_side
 
-    rows = evaluate_run(params.data_dir, params.make_plan(), read_references(data), run_id, data)
+    rows = evaluate_run(params.data_dir, plan, read_references(data), run_id, data)
     table = [
         {"metric": m, "subset": s, "documents": n, "document": _fmt(d), "first_segment": _fmt(f)}
         for m, s, n, d, f in side_by_side(rows)
@@ -49,10 +50,11 @@ def evaluate_task(params: ProcessParams, data: str, run_id: str) -> list[dict[st
 
 
 @flow(name="evaluate-documents", log_prints=True)
-def evaluate_documents(params: ProcessParams, data: str) -> RunReport:
-    """Process the labelled file as `longdoc run` would, then score the results."""
-    report = process_documents(params)
-    return dataclasses.replace(report, evaluations=evaluate_task(params, data, report.run_id))
+def evaluate_documents(params: ProcessParams, data: str, plan: Plan | None = None) -> RunReport:
+    """Process the labelled file as `longdoc run` would, then score the results (one plan for both)."""
+    plan = plan or params.make_plan()
+    report = process_documents(params, plan)
+    return dataclasses.replace(report, evaluations=evaluate_task(params, plan, data, report.run_id))
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -61,13 +63,14 @@ def evaluate(args: argparse.Namespace) -> int:
     refs = read_references(args.data)  # a bad file is one line here, before Prefect starts
     # Zero-shot labels default to the classes of the file, so predictions can match them.
     gold = sorted({r.label for r in refs if r.label})
-    params = make_params(args, [args.data], gold if len(gold) >= 2 else None)
-    if isinstance(params, int):
-        return params
+    launched = make_params(args, [args.data], gold if len(gold) >= 2 else None)
+    if isinstance(launched, int):
+        return launched
+    params, plan = launched
     from flows.exits import run_interruptibly
 
     with progress_bar(), flow_run_settings():
-        report = run_interruptibly(lambda: evaluate_documents(params, args.data))
+        report = run_interruptibly(lambda: evaluate_documents(params, args.data, plan))
     print_report(report)
     print_evaluation(report.run_id, report.evaluations)
     return 0

@@ -11,9 +11,12 @@ import os
 import sys
 from collections.abc import Iterator
 from types import UnionType
-from typing import Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from flows.params import ProcessParams
+
+if TYPE_CHECKING:
+    from tasks.run.plan import Plan
 
 
 def fail(message: str) -> int:
@@ -100,10 +103,12 @@ def add_process_options(parser: argparse.ArgumentParser) -> None:
         add_option(parser, name)
 
 
-def make_params(args: argparse.Namespace, inputs: list[str], labels: list[str] | None = None) -> ProcessParams | int:
-    """The flow's parameters from `run`'s options, checked before Prefect starts (an exit code
-    when they are wrong: a model or budget problem is one line here). `labels` stand in when
-    `--labels` is not given."""
+def make_params(
+    args: argparse.Namespace, inputs: list[str], labels: list[str] | None = None
+) -> tuple[ProcessParams, Plan] | int:
+    """The flow's parameters from `run`'s options and their plan, resolved once and checked before
+    Prefect starts (an exit code when they are wrong: a model or budget problem is one line
+    here); the flow takes the plan as it is. `labels` stand in when `--labels` is not given."""
     from pydantic import ValidationError
 
     values = {name: getattr(args, name) for name in option_fields()}
@@ -116,12 +121,12 @@ def make_params(args: argparse.Namespace, inputs: list[str], labels: list[str] |
         where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")  # a message of ours says it all
         return fail(message if message.startswith("--") or not where else f"{where}: {message}")
-    params.make_plan()  # a model or budget problem is one line here, before Prefect starts
+    plan = params.make_plan()  # a model or budget problem is one line here, before Prefect starts
     from storage.datasets import Store
 
     Store(params.data_dir).check_writable()  # so is a read-only, full or unreachable data directory
     configure_prefect()
-    return params
+    return params, plan
 
 
 def configure_prefect() -> None:

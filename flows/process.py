@@ -152,14 +152,15 @@ def run_shards(params: ProcessParams, store: Store, plan: Plan, shards: list[Sha
 
 
 @flow(name="process-documents", log_prints=True)
-def process_documents(params: ProcessParams) -> RunReport:
-    """Ingest, segment, classify, summarize, aggregate, and load the warehouse."""
+def process_documents(params: ProcessParams, plan: Plan | None = None) -> RunReport:
+    """Ingest, segment, classify, summarize, aggregate, and load the warehouse. `plan` is the
+    one the CLI resolved from these parameters before Prefect started; a deployment's run
+    resolves it here. Either way it is resolved once per run and passed down."""
     run_id, started = steps.new_run_id(), datetime.now(UTC)
     store = Store(params.data_dir)  # its filesystem resolved once, for every step
     results = RunResults()
-    plan: Plan | None = None
     try:
-        plan = params.make_plan()
+        plan = plan or params.make_plan()
         ingested = ingest_task(params, store, run_id)
         results = results.replace(ingest=ingested)
         shards = steps.step_shard(store, ingested.doc_ids, params.shard_documents)

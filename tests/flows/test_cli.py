@@ -239,7 +239,9 @@ def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
     more = ["--labels", " a, b", "--device", "cpu", "--max-tokens", "64", "--overlap-tokens", "8"]
     more += ["--max-document-mb", "1.5", "--max-pages", "7", "--task-runner", "dask", "--workers", "3"]
     args = _parser().parse_args(["run", "x", "y", *options, *more, "--shard-documents", "9"])
-    params = make_params(args, args.inputs)
+    launched = make_params(args, args.inputs)
+    assert not isinstance(launched, int)
+    params, plan = launched
     assert isinstance(params, ProcessParams)
     assert params.model_dump() == {
         "inputs": ["x", "y"],
@@ -260,7 +262,8 @@ def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
         "workers": 3,
         "shard_documents": 9,
     }
-    assert params.make_plan().summarizer and params.make_plan().summarizer.max_new_tokens == 5
+    assert plan == params.make_plan() and plan.summarizer and plan.summarizer.max_new_tokens == 5
+    assert plan.classifier is None  # --no-classify: the plan the flow gets says so
 
 
 def test_defaults_are_the_models_and_evaluate_labels_stand_in(
@@ -273,8 +276,9 @@ def test_defaults_are_the_models_and_evaluate_labels_stand_in(
     data = str(tmp_path / "env-data")
     monkeypatch.setenv("LONGDOC_DATA_DIR", data)
     args = _parser().parse_args(["run", "x", "--no-classify", "--summarizer", tiny_bart])
-    params = make_params(args, args.inputs)
-    assert isinstance(params, ProcessParams)
+    launched = make_params(args, args.inputs)
+    assert not isinstance(launched, int)
+    params = launched[0]
     expected = ProcessParams(inputs=["x"], classify=False, summarizer=tiny_bart)
     assert params == expected and params.data_dir == data
     assert (params.max_new_tokens, params.max_document_mb, params.max_pages, params.shard_documents) == (
@@ -288,6 +292,7 @@ def test_defaults_are_the_models_and_evaluate_labels_stand_in(
     evaluate = ["evaluate", "f.jsonl", "--no-summarize", "--classifier", tiny_bert_classifier]
     for given, labels in (([], ["x", "y"]), (["--labels", "p,q"], ["p", "q"])):
         parsed = _parser().parse_args([*evaluate, *given])
-        params = make_params(parsed, [parsed.data], ["x", "y"])
-        assert isinstance(params, ProcessParams)
+        launched = make_params(parsed, [parsed.data], ["x", "y"])
+        assert not isinstance(launched, int)
+        params = launched[0]
         assert (params.labels, params.inputs, params.summarize, params.classify) == (labels, ["f.jsonl"], False, True)
