@@ -172,17 +172,15 @@ def main() -> None:
 
 
 def _label_segments(store: Any, plan: Any, doc_ids: list[str]) -> dict[str, list[tuple[int, int, dict[str, float]]]]:
-    import pyarrow.compute as pc
-
-    from storage.datasets import is_in
+    
 
     segs = store.read(
         "segments",
         columns=["segment_id", "doc_id", "seq", "n_tokens", "overlap_tokens"],
-        where=(pc.field("segmenter") == plan.classifier_segments.segmenter_id) & is_in("doc_id", doc_ids),
+        where={"segmenter": plan.classifier_segments.segmenter_id, "doc_id": doc_ids},
     ).to_pylist()
     labels = store.read(
-        "segment_labels", columns=["segment_id", "scores"], where=pc.field("model") == plan.classifier.model_id
+        "segment_labels", columns=["segment_id", "scores"], where={"model": plan.classifier.model_id}
     ).to_pylist()
     scores = {r["segment_id"]: json.loads(r["scores"]) for r in labels}
     out: dict[str, list[tuple[int, int, dict[str, float]]]] = {}
@@ -193,18 +191,16 @@ def _label_segments(store: Any, plan: Any, doc_ids: list[str]) -> dict[str, list
 
 def _repaired(store: Any, plan: Any, doc_ids: list[str]) -> dict[str, list[str]]:
     """Per document, its segment summaries in order, each repaired against its segment's text."""
-    import pyarrow.compute as pc
-
-    from storage.datasets import is_in
+    
     from tasks.prose import repair_summary
 
     segs = store.read(
         "segments",
         columns=["segment_id", "doc_id", "seq", "text"],
-        where=(pc.field("segmenter") == plan.summarizer_segments.segmenter_id) & is_in("doc_id", doc_ids),
+        where={"segmenter": plan.summarizer_segments.segmenter_id, "doc_id": doc_ids},
     ).to_pylist()
     rows = store.read(
-        "segment_summaries", columns=["segment_id", "summary"], where=pc.field("model") == plan.summarizer.model_id
+        "segment_summaries", columns=["segment_id", "summary"], where={"model": plan.summarizer.model_id}
     ).to_pylist()
     summary = {r["segment_id"]: r["summary"] for r in rows}
     out: dict[str, list[str]] = {}

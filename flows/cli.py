@@ -1,4 +1,4 @@
-"""The `longdoc` command: run the flow, query the warehouse, list runs, rebuild."""
+"""The `longdoc` command: run the flow, query the lake, list runs, rebuild, compact."""
 
 from __future__ import annotations
 
@@ -8,17 +8,21 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from flows.launch import add_option, add_process_options, fail, flow_run_settings, make_params
 from flows.terminal import console, print_report, progress_bar
 from storage.sandbox import QueryLimits
+
+if TYPE_CHECKING:
+    from storage.datasets import Store
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="longdoc", description="Long documents through transformer models, into SQL.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="ingest, segment, classify, summarize and load the warehouse")
+    run = sub.add_parser("run", help="ingest, segment, classify and summarize into the lake")
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory or glob, local or URL")
     add_process_options(run)
     evaluate = sub.add_parser("evaluate", help="run on a labelled file and score it against the truncation baseline")
@@ -27,13 +31,16 @@ def _parser() -> argparse.ArgumentParser:
 
     query = sub.add_parser(
         "query",
-        help="run one read-only SQL statement on the warehouse, in a sandbox",
+        help="run one read-only SQL statement on the lake, in a sandbox",
         description="Run one read statement (SELECT, WITH, FROM, VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE, "
-        "or EXPLAIN of one) on the warehouse. SQL cannot reach files, URLs or extensions, nor change settings; "
-        "memory, threads, time and printed rows are limited.",
+        "or EXPLAIN of one) on the lake, as it stood after the last run that ended (or --as-of RUN_ID). SQL "
+        "cannot reach files, URLs or extensions, nor change settings; memory, threads, time and printed rows "
+        "are limited.",
     )
     query.add_argument("sql", metavar="SQL", help="one read statement")
     add_option(query, "data_dir")
+    add_option(query, "catalog")
+    query.add_argument("--as-of", metavar="RUN_ID", default=None, help="answer as the lake stood after that run")
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     limits = QueryLimits()
     query.add_argument(
@@ -55,8 +62,20 @@ def _parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list recent runs")
     add_option(runs, "data_dir")
-    rebuild = sub.add_parser("rebuild", help="recreate the DuckDB warehouse from the Parquet datasets")
+    add_option(runs, "catalog")
+    rebuild = sub.add_parser(
+        "rebuild",
+        help="recover the lake: migrate an old data directory, close crashed runs, check data files, remake views",
+    )
     add_option(rebuild, "data_dir")
+    add_option(rebuild, "catalog")
+    rebuild.add_argument(
+        "--close-all-runs", action="store_true", help="also close runs in flight on other hosts (none must be running)"
+    )
+    compact = sub.add_parser("compact", help="merge small files, expire old snapshots and delete unneeded files")
+    add_option(compact, "data_dir")
+    add_option(compact, "catalog")
+    add_option(compact, "retain_days")
     return parser
 
 
@@ -88,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _warehouse_command(args: argparse.Namespace) -> int:
     """`query`, `runs` and `rebuild`: errors of the machine (a read-only or missing directory, an
     unreachable bucket, a damaged warehouse) are one line, never a traceback."""
-    from storage.datasets import StorageError
+    from storage.datasets import StorageError, Store
     from storage.warehouse import WarehouseError
 
     try:
@@ -96,10 +115,12 @@ def _warehouse_command(args: argparse.Namespace) -> int:
             limits = QueryLimits(
                 memory=args.memory_limit, threads=args.threads, seconds=args.timeout, rows=args.max_rows
             )
-            return _query(args.data_dir, args.sql, args.format, limits)
+            return _query(Store(args.data_dir, args.catalog), args.sql, args.format, limits, args.as_of)
         if args.command == "runs":
-            return _query(args.data_dir, RUNS_SQL, "table", QueryLimits())
-        return _rebuild(args.data_dir)
+            return _query(Store(args.data_dir, args.catalog), RUNS_SQL, "table", QueryLimits())
+        if args.command == "compact":
+            return _compact(Store(args.data_dir, args.catalog), args.retain_days)
+        return _rebuild(Store(args.data_dir, args.catalog), args.close_all_runs)
     except StorageError as exc:
         raise WarehouseError(str(exc)) from exc
     except OSError as exc:  # what the storage layer did not name itself
@@ -109,24 +130,36 @@ def _warehouse_command(args: argparse.Namespace) -> int:
 RUNS_SQL = (
     "SELECT run_id, status, strftime(started_at, '%Y-%m-%d %H:%M') AS started, "
     "round(seconds, 1) AS seconds, counts->>'$.documents' AS docs, counts->>'$.documents_new' AS new, "
-    "counts->>'$.rejects' AS rejects, config_id FROM runs ORDER BY started_at DESC LIMIT 20"
+    "counts->>'$.rejects' AS rejects, config_id, snapshot_id FROM runs ORDER BY started_at DESC LIMIT 20"
 )
 
 
-def _rebuild(data_dir: str) -> int:
+def _rebuild(store: Store, close_all_runs: bool) -> int:
     from storage import warehouse
-    from storage.datasets import Store
 
-    store = Store(data_dir)
     if store.is_local and not os.path.isdir(store.fs_and_base[1]):
-        return fail(f"no data directory at {store.fs_and_base[1]}: nothing to rebuild from")
-    added = warehouse.sync(store, rebuild=True)
-    skipped = warehouse.skipped_parts(store)
-    print(
-        f"rebuilt {warehouse.warehouse_path(store)}: "
-        + ", ".join(f"{t} {n}" for t, n in added.items())
-        + (f"; skipped {len(skipped)} part files that do not match their table (see the warnings)" if skipped else "")
-    )
+        return fail(f"no data directory at {store.fs_and_base[1]}: nothing to rebuild")
+    done = warehouse.rebuild(store, close_all_runs)
+    if done.migrated:
+        print("migrated from Parquet parts: " + ", ".join(f"{t} {n}" for t, n in done.migrated.items()))
+    if done.runs_closed:
+        print(f"closed {len(done.runs_closed)} interrupted runs: " + ", ".join(done.runs_closed))
+    print(f"views made again: {', '.join(done.views)}")
+    if done.missing_files:
+        for path in done.missing_files:
+            print(f"longdoc: error: a data file the catalog names is missing: {path}", file=sys.stderr)
+        return fail(f"{len(done.missing_files)} data files are missing: restore them from a backup")
+    print(f"rebuilt the lake at {store.root}: every data file the catalog names is there")
+    return 0
+
+
+def _compact(store: Store, retain_days: float) -> int:
+    from datetime import timedelta
+
+    from storage import warehouse
+
+    done = warehouse.compact(store, timedelta(days=retain_days))
+    print("compacted: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in done.items()))
     return 0
 
 
@@ -148,11 +181,10 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _query(data_dir: str, sql: str, fmt: str, limits: QueryLimits) -> int:
-    from storage.datasets import Store
+def _query(store: Store, sql: str, fmt: str, limits: QueryLimits, as_of: str | None = None) -> int:
     from storage.warehouse import query
 
-    columns, rows = query(Store(data_dir), sql, limits)
+    columns, rows = query(store, sql, limits, as_of)
     cut = bool(limits.rows) and len(rows) > limits.rows
     rows = rows[: limits.rows] if cut else rows
     if fmt == "csv":

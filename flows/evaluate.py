@@ -28,9 +28,10 @@ def _fmt(value: float | None) -> str:
 
 @task(name="evaluate")
 def evaluate_task(params: ProcessParams, plan: Plan, data: str, run_id: str) -> list[dict[str, Any]]:
+    from storage.datasets import Store
     from tasks.scoring.scoring import evaluate_run, read_references, side_by_side
 
-    rows = evaluate_run(params.data_dir, plan, read_references(data), run_id, data)
+    rows = evaluate_run(Store(params.data_dir, params.catalog), plan, read_references(data), run_id, data)
     table = [
         {"metric": m, "subset": s, "documents": n, "document": _fmt(d), "first_segment": _fmt(f)}
         for m, s, n, d, f in side_by_side(rows)

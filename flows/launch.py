@@ -124,7 +124,7 @@ def make_params(
     plan = params.make_plan()  # a model or budget problem is one line here, before Prefect starts
     from storage.datasets import Store
 
-    Store(params.data_dir).check_writable()  # so is a read-only, full or unreachable data directory
+    Store(params.data_dir, params.catalog).check_writable()  # so is a read-only, full or unreachable data directory
     configure_prefect()
     return params, plan
 

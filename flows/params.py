@@ -18,10 +18,17 @@ if TYPE_CHECKING:
     from tasks.run.plan import Plan
 
 DEFAULT_DATA_DIR = "./longdoc-data"
+# How long old lake snapshots (and the files only they need) are kept by `longdoc compact`:
+# `--as-of` reaches runs this recent, and a reader this slow still finds its files.
+DEFAULT_RETAIN_DAYS = 7.0
 
 
 def default_data_dir() -> str:
     return os.environ.get("LONGDOC_DATA_DIR", DEFAULT_DATA_DIR)
+
+
+def default_catalog() -> str | None:
+    return os.environ.get("LONGDOC_CATALOG") or None
 
 
 class ProcessParams(BaseModel):
@@ -29,7 +36,13 @@ class ProcessParams(BaseModel):
 
     inputs: list[str] = Field(min_length=1, description="Files, directories, globs or URLs.")
     data_dir: str = Field(
-        default_factory=default_data_dir, description="Parquet datasets and warehouse (env LONGDOC_DATA_DIR)."
+        default_factory=default_data_dir,
+        description="The lake's data files, a local path or s3://bucket/prefix (env LONGDOC_DATA_DIR).",
+    )
+    catalog: str | None = Field(
+        default_factory=default_catalog,
+        description="The lake's catalog: postgres:<conninfo>, sqlite:<path> or a DuckDB file path; "
+        "<data-dir>/catalog.ducklake when empty (env LONGDOC_CATALOG).",
     )
     labels: list[str] | None = Field(
         default=None, description="Zero-shot labels, comma-separated on the command line; a general set when empty."
@@ -54,6 +67,10 @@ class ProcessParams(BaseModel):
         default="threads", description="'threads', 'dask' (a local cluster), or a Dask scheduler's address."
     )
     workers: int = Field(default=1, ge=1, le=1024, description="Threads, or the local Dask cluster's processes.")
+    compact: bool = Field(default=False, description="Compact the lake after the run (the nightly does).")
+    retain_days: float = Field(
+        default=DEFAULT_RETAIN_DAYS, gt=0, description="Days of lake snapshots a compaction keeps."
+    )
     shard_documents: int = Field(
         default=DEFAULT_SHARD_DOCUMENTS, ge=1, description="Documents per shard, the unit of work tracked."
     )

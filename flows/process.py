@@ -2,10 +2,10 @@
 
 Ingest reads every input once; the documents are then cut into deterministic shards and each
 shard runs segment -> classify / summarize -> aggregate as its own task runs, on the task
-runner the parameters name (threads, or Dask). A shard stage is skipped when the data directory
-records it as finished for the same configuration (a completion marker whose part files are all
-still there, tasks.run.pipeline.unless_done); Prefect caches no shard stage, since a cache outside the
-data directory cannot know what became of it. Bookkeeping (the plan, the shards, the artifacts)
+runner the parameters name (threads, or Dask). A shard stage is skipped when the lake records
+it as finished for the same configuration (its completion row, committed with its rows,
+tasks.run.pipeline.unless_done); Prefect caches no shard stage, since a cache outside the lake
+cannot know what became of it. Bookkeeping (the plan, the shards, the artifacts)
 are plain calls in the flow run: task runs are for the work that may fail and be retried.
 """
 
@@ -79,7 +79,7 @@ def _stage_task(stage: str) -> Task[..., StageResult]:
 STAGE_TASKS = {stage: _stage_task(stage) for stage in pipeline.STAGES}
 
 
-# Not retried: a retry after a failed warehouse load would add a second row for the run.
+# Not retried: the run's final row is one commit; a failure to write it is the run's error.
 @task(name="record-run")
 def record_task(
     params: ProcessParams,
@@ -153,12 +153,13 @@ def run_shards(params: ProcessParams, store: Store, plan: Plan, shards: list[Sha
 
 @flow(name="process-documents", log_prints=True)
 def process_documents(params: ProcessParams, plan: Plan | None = None) -> RunReport:
-    """Ingest, segment, classify, summarize, aggregate, and load the warehouse. `plan` is the
+    """Ingest, segment, classify, summarize and aggregate into the lake. `plan` is the
     one the CLI resolved from these parameters before Prefect started; a deployment's run
     resolves it here. Either way it is resolved once per run and passed down."""
     run_id, started = steps.new_run_id(), datetime.now(UTC)
-    store = Store(params.data_dir)  # its filesystem resolved once, for every step
+    store = Store(params.data_dir, params.catalog)  # its filesystem resolved once, for every step
     results = RunResults()
+    steps.step_begin_run(store, run_id, flow_run.get_id(), started, params.model_dump())
     try:
         plan = plan or params.make_plan()
         ingested = ingest_task(params, store, run_id)
@@ -169,7 +170,8 @@ def process_documents(params: ProcessParams, plan: Plan | None = None) -> RunRep
     except Exception as exc:
         record_failure(params, store, run_id, plan, started, results, exc)
         raise
-    # A failure here (the warehouse load) is recorded by the task itself: never "completed".
     report = record_task(params, store, run_id, plan, started, results, "completed")
     observe.publish_artifacts(store, report, ingested.doc_ids)
+    if params.compact:
+        steps.step_compact(store, params.retain_days)
     return report

@@ -14,8 +14,6 @@ if TYPE_CHECKING:
 def print_report(report: RunReport) -> None:
     from rich.table import Table
 
-    from storage.datasets import Store
-    from storage.warehouse import warehouse_path
     from tasks.run.results import ClassifyResult, IngestResult, SummarizeResult
 
     results = report.results
@@ -60,7 +58,7 @@ def print_report(report: RunReport) -> None:
     out.print(
         f"config {report.config_id} · {report.seconds:.1f} s"
         + (f" · {tps:,.0f} model tokens/s" if tps else "")
-        + f" · warehouse {warehouse_path(Store(report.data_dir))}"
+        + f" · lake {report.data_dir}"
         + (f' · {ingest.rejects} rejected: longdoc query "select * from rejects"' if ingest.rejects else "")
     )
     if results.ingest:

@@ -1,30 +1,28 @@
-"""The one storage seam: every file longdoc reads or writes goes through a `Store`.
+"""The one storage seam: every table longdoc reads or writes goes through a `Store`.
 
-A store is rooted at a local path or an object-store URL (s3://bucket/prefix); pyarrow.fs
-picks the filesystem. Each table is a directory of immutable Parquet part files; a part is
-written under a temporary name and renamed, so a reader never sees half a file.
+A store names a lake (storage/lake.py): its data directory (a local path or an object-store URL,
+s3://bucket/prefix) and its catalog. Reads are the typed reads of storage/lakeio.py; writes are
+commits. A shard stage writes through a `StagedStore`, whose rows are held until the stage
+ends and then committed in one transaction with the stage's completion row.
 """
 
 from __future__ import annotations
 
 import errno
 import functools
-import hashlib
 import os
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
-from storage.parts import SkippedPart, split_parts
-from storage.schema import SCHEMAS
+from storage import lakeio
+from storage.lake import LakeError, LakeRef
+from storage.lakeio import Completion, Where
 
 # Errors of the environment that a retry seconds later cannot fix: a full disk, a path that
 # cannot be created or written (permissions, a read-only file system, a file where a folder
@@ -79,9 +77,14 @@ def to_uri(fs: pafs.FileSystem, path: str) -> str:
 
 @dataclass(frozen=True)
 class Store:
-    """Parquet datasets under one root directory (local or object store)."""
+    """The lake under one data directory (local or object store), with its catalog."""
 
     root: str
+    catalog: str | None = None
+
+    @property
+    def lake(self) -> LakeRef:
+        return LakeRef(self.root, self.catalog)
 
     @functools.cached_property
     def fs_and_base(self) -> tuple[pafs.FileSystem, str]:
@@ -89,59 +92,49 @@ class Store:
         return split_uri(self.root)
 
     def __getstate__(self) -> dict[str, Any]:
-        """Only the root travels (to a Dask worker): the filesystem is resolved again there."""
-        return {"root": self.root}
+        """Only the names travel (to a Dask worker): the filesystem is resolved again there."""
+        return {"root": self.root, "catalog": self.catalog}
 
     @property
     def is_local(self) -> bool:
         return not is_url(self.root)
 
-    def local_path(self, name: str) -> Path:
-        """A local path for files that must be local (the DuckDB warehouse): beside the datasets
-        for a local store; for an object store, a directory of its own under the local cache
-        (`$LONGDOC_CACHE_DIR`, else ~/.cache/longdoc), rebuilt from the datasets when missing."""
-        if self.is_local:
-            return Path(self.fs_and_base[1]) / name
-        cache = Path(os.environ.get("LONGDOC_CACHE_DIR") or Path.home() / ".cache" / "longdoc").expanduser()
-        digest = hashlib.sha256(self.root.rstrip("/").encode()).hexdigest()[:16]
-        directory = cache / "warehouses" / digest
-        directory.mkdir(parents=True, exist_ok=True)
-        return directory / name
+    def read(self, table: str, columns: Sequence[str] | None = None, where: Where | None = None) -> pa.Table:
+        """The rows of a table (optionally some columns, filtered); empty when none exist."""
+        return lakeio.read(self.lake, table, columns, where)
 
-    def table_dir(self, table: str) -> str:
-        return f"{self.fs_and_base[1]}/{table}"
+    def iter_batches(
+        self, table: str, columns: Sequence[str] | None = None, where: Where | None = None, batch_size: int = 1024
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a table in record batches, so callers keep memory flat."""
+        yield from lakeio.iter_batches(self.lake, table, columns, where, batch_size)
 
-    def write_part(self, table: str, rows: pa.Table | list[dict], part: str) -> str | None:
-        """Write rows as one new part file of `table`; returns its path, or None if empty."""
-        schema = SCHEMAS[table]
-        data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=schema)
-        if data.num_rows == 0:
-            return None
-        data = data.select(schema.names).cast(schema)
-        directory = self.table_dir(table)
+    def add(self, table: str, rows: pa.Table | Sequence[Mapping[str, Any]], run_id: str = "") -> int:
+        """Store the rows whose key is not stored yet, now, in one commit; returns how many."""
+        return self.commit({table: rows}, run_id).get(table, 0)
+
+    def commit(
+        self,
+        rows: Mapping[str, pa.Table | Sequence[Mapping[str, Any]]],
+        run_id: str,
+        event: str = "write",
+        done: Completion | None = None,
+    ) -> dict[str, int]:
+        """Rows of several tables (and a shard stage's completion) in one transaction."""
         try:
-            return self._write_new_part(data, directory, part)
-        except OSError as exc:
-            raise _write_error(exc, directory, self.is_local) from exc
+            return lakeio.commit(self.lake, rows, run_id, event, done)
+        except LakeError as exc:
+            raise StoreWriteError(str(exc)) from exc
 
-    def _write_new_part(self, data: pa.Table, directory: str, part: str) -> str:
-        fs, _ = self.fs_and_base
-        fs.create_dir(directory, recursive=True)
-        final = f"{directory}/{part}.parquet"
-        if fs.get_file_info(final).type != pafs.FileType.NotFound:
-            # Parts are immutable: a retried task reusing its name must not replace the first try's rows.
-            final = f"{directory}/{part}-{uuid.uuid4().hex[:8]}.parquet"
-        if isinstance(fs, pafs.LocalFileSystem):
-            tmp = f"{directory}/.{part}.{uuid.uuid4().hex}.tmp"
-            pq.write_table(data, tmp, filesystem=fs, compression="zstd")
-            os.replace(tmp, final)
-        else:  # an object-store PUT is atomic already
-            pq.write_table(data, final, filesystem=fs, compression="zstd")
-        return final
+    def is_done(self, done: Completion) -> bool:
+        return lakeio.is_done(self.lake, done)
+
+    def staged(self) -> StagedStore:
+        return StagedStore(self.root, self.catalog)
 
     def check_writable(self) -> None:
-        """StoreWriteError, naming the root, unless a file can be written there now: a run
-        learns before any work that its data directory is read-only, full or unreachable."""
+        """StoreWriteError, naming the root, unless a file can be written there now and the
+        catalog opens: a run learns before any work that its lake is unusable."""
         try:
             fs, base = self.fs_and_base
             probe = f"{base}/.write-check-{uuid.uuid4().hex}"
@@ -149,71 +142,26 @@ class Store:
             with fs.open_output_stream(probe) as out:
                 out.write(b"ok")
             fs.delete_file(probe)
-        except StorageError as exc:  # a URL that names no store: the message names it
+            lakeio.ensure_lake(self.lake)
+        except (StorageError, LakeError) as exc:  # a URL that names no store: the message names it
             raise StoreWriteError(str(exc)) from exc
         except OSError as exc:
             raise StoreWriteError(f"cannot write {self.root}: {_reason(exc)}") from exc
 
-    def part_files(self, table: str) -> list[pafs.FileInfo]:
-        """The part files of a table, sorted by name (part names start with a timestamp)."""
-        fs, _ = self.fs_and_base
-        selector = pafs.FileSelector(self.table_dir(table), allow_not_found=True)
-        infos = [
-            info
-            for info in fs.get_file_info(selector)
-            if info.is_file and info.base_name.endswith(".parquet") and not info.base_name.startswith(".")
-        ]
-        return sorted(infos, key=lambda info: info.path)
 
-    def parts(self, table: str) -> list[str]:
-        """The paths of a table's part files, whether they match its schema or not."""
-        return [info.path for info in self.part_files(table)]
+@dataclass(frozen=True)
+class StagedStore(Store):
+    """A store whose `add` holds rows for the one commit at the end of a shard stage."""
 
-    def usable_parts(self, table: str, infos: list[pafs.FileInfo] | None = None) -> tuple[list[str], list[SkippedPart]]:
-        """The part files (of `infos`, else all) that match the table's schema, and those
-        skipped: a foreign or damaged file is named in a warning, never read."""
-        fs, _ = self.fs_and_base
-        return split_parts(fs, table, self.part_files(table) if infos is None else infos)
+    pending: dict[str, list[pa.Table]] = field(default_factory=dict, compare=False)
 
-    def read(
-        self,
-        table: str,
-        columns: Sequence[str] | None = None,
-        where: ds.Expression | None = None,
-    ) -> pa.Table:
-        """All rows of a table (optionally some columns, filtered); empty when none exist."""
-        schema = SCHEMAS[table]
-        parts, _ = self.usable_parts(table)
-        if not parts:
-            empty = schema.empty_table()
-            return empty.select(list(columns)) if columns else empty
-        fs, _ = self.fs_and_base
-        dataset = ds.dataset(parts, schema=schema, format="parquet", filesystem=fs)
-        return dataset.to_table(columns=list(columns) if columns else None, filter=where)
+    def add(self, table: str, rows: pa.Table | Sequence[Mapping[str, Any]], run_id: str = "") -> int:
+        data = lakeio.as_table(table, rows)
+        self.pending.setdefault(table, []).append(data)
+        return data.num_rows
 
-    def iter_batches(
-        self,
-        table: str,
-        columns: Sequence[str] | None = None,
-        where: ds.Expression | None = None,
-        batch_size: int = 1024,
-    ) -> Iterator[pa.RecordBatch]:
-        """Stream a table in record batches, so callers keep memory flat."""
-        parts, _ = self.usable_parts(table)
-        if not parts:
-            return
-        fs, _ = self.fs_and_base
-        dataset = ds.dataset(parts, schema=SCHEMAS[table], format="parquet", filesystem=fs)
-        yield from dataset.to_batches(columns=list(columns) if columns else None, filter=where, batch_size=batch_size)
-
-
-def _write_error(exc: OSError, directory: str, local: bool) -> OSError | StoreWriteError:
-    """A write failure no retry can fix as one line naming the path; others (a flaky disk)
-    stay as they are, for the task's retries. An object store's client has retried what it
-    could before it raises, so its errors are final too."""
-    if local and exc.errno not in PERMANENT_ERRNOS:
-        return exc
-    return StoreWriteError(f"cannot write {directory}: {_reason(exc)}")
+    def rows(self) -> dict[str, pa.Table]:
+        return {table: pa.concat_tables(parts) for table, parts in self.pending.items()}
 
 
 def _reason(exc: OSError) -> str:
@@ -229,8 +177,3 @@ def read_bytes(fs: pafs.FileSystem, path: str, limit: int) -> bytes:
         raise StorageError(f"{size} bytes is over the {limit}-byte limit")
     with fs.open_input_stream(path) as stream:
         return bytes(stream.read())
-
-
-def is_in(column: str, values: Sequence[str]) -> ds.Expression:
-    """A filter `column IN values`, typed so that an empty list works too."""
-    return pc.field(column).isin(pa.array(list(values), type=pa.string()))

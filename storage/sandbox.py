@@ -7,10 +7,13 @@ fences, each of which stops those on its own:
 1. DuckDB's own parser must find exactly one statement, of type SELECT (which covers WITH,
    FROM-first, VALUES, DESCRIBE, SHOW and SUMMARIZE) or EXPLAIN of one, and DuckDB's tokenizer
    must find it begin with one of those words (PRAGMA parses as SELECT too, and is refused).
-2. The connection has external access off (no file or URL outside the database it was opened
-   on), extension autoinstall and autoload off, no spilling to a temp directory, and its
-   configuration locked before the query runs, so no SQL can turn any of that back on.
-3. It is opened read-only.
+   Its parse tree may name only tables and views and a short list of table functions: no
+   read_parquet, glob, query() or ducklake_* maintenance, no file as a table, no AT clause.
+2. The connection has external access off except for the lake's own data directory (its data
+   files are read from there; writing is refused by 1), extension autoinstall and autoload off,
+   no spilling to a temp directory, and its configuration locked before the query runs, so no
+   SQL can turn any of that back on.
+3. The lake is attached read-only, at one snapshot.
 
 Limits on memory, threads, time and printed rows keep one query from taking the machine.
 """
@@ -97,28 +100,65 @@ def _explained_start(sql: str, tokens: list[tuple[int, Any]]) -> int:
     return int(tokens[i][0])
 
 
-def connect(path: str, limits: QueryLimits) -> Any:
-    """A read-only connection to the DuckDB file at `path` that reaches nothing else."""
+# The connection's settings, before the lake is attached and the configuration locked.
+SETTINGS: dict[str, Any] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "python_enable_replacements": False,  # no scanning of this process's Python objects
+    "temp_directory": "",  # over the memory limit a query fails; it never writes a spill file
+}
+
+# Table functions a query may call: none reads a file, runs SQL text or changes the lake.
+TABLE_FUNCTIONS = frozenset(
+    {
+        "range",
+        "generate_series",
+        "unnest",
+        "json_each",
+        "json_tree",
+        "duckdb_tables",
+        "duckdb_columns",
+        "duckdb_views",
+        "duckdb_schemas",
+        "duckdb_types",
+        "duckdb_functions",
+        "ducklake_snapshots",
+        "ducklake_table_info",
+    }
+)
+
+
+def check_reaches_only_tables(sql: str) -> None:
+    """Refuse a statement that names a table function off the list above (read_parquet, glob,
+    query, ducklake_expire_snapshots, ...), a file as a table (`FROM 'x.csv'`) or a time-travel
+    clause (which would read past the run boundary the query is held to; `--as-of` does that)."""
+    import json
+
     import duckdb
 
-    con = duckdb.connect(
-        path,
-        read_only=True,
-        config={
-            "enable_external_access": False,  # no file, URL, ATTACH, COPY or extension directory
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-            "allow_community_extensions": False,
-            "python_enable_replacements": False,  # no scanning of this process's Python objects
-            "temp_directory": "",  # over the memory limit a query fails; it never writes a spill file
-            "memory_limit": limits.memory,
-            "threads": limits.threads,
-        },
-    )
-    # DuckDB's allowed_directories would let a lake's files be read, but it allows writes to
-    # them too and does not resolve `..`: the warehouse needs none, being the opened file.
-    con.execute("SET lock_configuration = true")
-    return con
+    tree = json.loads(duckdb.connect(":memory:").execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+    if tree.get("error"):
+        raise QueryRefused(str(tree.get("error_message", "cannot parse the statement")))
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("type") == "TABLE_FUNCTION":
+            name = str((node.get("function") or {}).get("function_name", "")).lower()
+            if name not in TABLE_FUNCTIONS:
+                raise QueryRefused(f"the table function {name} is not allowed in a query")
+        if node.get("type") == "BASE_TABLE":
+            name = str(node.get("table_name", ""))
+            if not name.replace("_", "").isalnum():
+                raise QueryRefused(f"only tables and views can be read, not {name!r}")
+            if node.get("at_clause"):
+                raise QueryRefused("AT (...) is not allowed in a query: use --as-of RUN_ID")
+        stack.extend(node.values())
 
 
 def run(con: Any, sql: str, limits: QueryLimits) -> tuple[list[str], list[tuple]]:

@@ -8,14 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import pyarrow.compute as pc
 
-from storage.datasets import Store, is_in
+from storage.datasets import Store
 
 
 def load_texts(store: Store, doc_ids: list[str]) -> dict[str, str]:
     """The texts of the given documents."""
-    table = store.read("documents", columns=["doc_id", "text"], where=is_in("doc_id", doc_ids))
+    table = store.read("documents", columns=["doc_id", "text"], where={"doc_id": doc_ids})
     return dict(zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist(), strict=True))
 
 
@@ -24,8 +23,8 @@ def pending_segments(
 ) -> tuple[int, Iterator[list[dict[str, Any]]]]:
     """How many segments of these documents have no row in `results_table` for this model, and
     those segments (id, doc_id, text) in chunks, so memory stays flat however many there are."""
-    where = (pc.field("segmenter") == segmenter_id) & is_in("doc_id", doc_ids)
-    done = store.read(results_table, columns=["segment_id"], where=pc.field("model") == model_id)
+    where = {"segmenter": segmenter_id, "doc_id": doc_ids}
+    done = store.read(results_table, columns=["segment_id"], where={"model": model_id})
     finished = set(done.column("segment_id").to_pylist())
     ids = store.read("segments", columns=["segment_id"], where=where).column("segment_id").to_pylist()
     todo = {i for i in ids if i not in finished}
@@ -51,10 +50,10 @@ def segment_results(
     segments = store.read(
         "segments",
         columns=["segment_id", "doc_id", "seq", "n_tokens", "overlap_tokens"],
-        where=(pc.field("segmenter") == segmenter_id) & is_in("doc_id", doc_ids),
+        where={"segmenter": segmenter_id, "doc_id": doc_ids},
     ).to_pylist()
     rows = store.read(
-        table, columns=["segment_id", *columns], where=(pc.field("model") == model_id) & is_in("doc_id", doc_ids)
+        table, columns=["segment_id", *columns], where={"model": model_id, "doc_id": doc_ids}
     ).to_pylist()
     result = {r["segment_id"]: r for r in rows}
     out: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}

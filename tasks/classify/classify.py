@@ -155,6 +155,6 @@ def classify_segments(
             )
             counts["classify_tokens"] += n_input
             counts["classify_truncated_tokens"] += truncated
-        store.write_part("segment_labels", rows, f"{part}-{k:05d}")
+        store.add("segment_labels", rows)
         counts["segments_classified"] += len(rows)
     return counts

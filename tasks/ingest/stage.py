@@ -125,9 +125,8 @@ def ingest(store: Store, inputs: list[str], run_id: str, limits: Limits | None =
     for item in found.files:
         _ingest_file(run, item, previous.get(item.uri))
     new_docs = len(run.new_docs)
-    store.write_part("documents", run.new_docs, f"{run_id}-ingest")
-    store.write_part("rejects", run.rejects, f"{run_id}-ingest")
-    store.write_part("inbox_files", run.states, f"{run_id}-ingest")  # last: it commits the run's reading
+    # One commit: the documents, rejects and what was seen of each file, all or nothing.
+    store.commit({"documents": run.new_docs, "rejects": run.rejects, "inbox_files": run.states}, run_id)
     return IngestResult(
         run.doc_ids,
         new_docs,

@@ -3,7 +3,7 @@ runs and in which order (segment -> classify / summarize -> aggregate).
 
 `run_shard` runs them in turn; the flow runs each as a task run of its own (progress and the GPU
 annotation are per stage), iterating the same `shard_stages`. Each stage is skipped when the
-data directory records it as done for the same configuration (`unless_done`).
+lake records it as done for the same configuration (`unless_done`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ import operator
 import time
 from collections.abc import Callable
 
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
-
-from storage import completion
-from storage.datasets import Store, is_in
+from storage.datasets import Store
+from storage.lakeio import Completion
 from tasks.inference import prepare_worker
 from tasks.inference.engine import Progress
 from tasks.run import stages
@@ -64,14 +61,14 @@ def run_stage(
     """One stage of one shard, unless the data directory records it as done."""
     prepare_worker()  # what lives now lives as long as the run: no collection walks it
 
-    def work() -> StageResult:
+    def work(staged: Store) -> StageResult:
         if stage == "segment":
-            return stages.segment(store, plan, shard, run_id)
+            return stages.segment(staged, plan, shard, run_id)
         if stage == "classify":
-            return stages.classify(store, plan, shard, run_id, device, progress)
+            return stages.classify(staged, plan, shard, run_id, device, progress)
         if stage == "summarize":
-            return stages.summarize(store, plan, shard, run_id, device, progress)
-        return stages.aggregate(store, plan, shard, run_id)
+            return stages.summarize(staged, plan, shard, run_id, device, progress)
+        return stages.aggregate(staged, plan, shard, run_id)
 
     return unless_done(store, stage, plan, shard, run_id, work)
 
@@ -100,35 +97,19 @@ def add_up(per_shard: list[RunResults]) -> RunResults:
     return total.replace(shard=ShardResult(shards=len(per_shard), shards_cached=cached))
 
 
-def stage_outputs(stage: str, plan: Plan, doc_ids: list[str]) -> list[tuple[str, ds.Expression]]:
-    """Where a shard stage's output lies: (table, its rows there) for each table it writes."""
-    docs = is_in("doc_id", doc_ids)
-    if stage == "segment":
-        seg_plans = (plan.classifier_segments, plan.summarizer_segments)
-        return [("segments", (pc.field("segmenter") == p.segmenter_id) & docs) for p in seg_plans if p]
-    if stage == "classify" and plan.classifier:
-        return [("segment_labels", (pc.field("model") == plan.classifier.model_id) & docs)]
-    if stage == "summarize" and plan.summarizer:
-        return [("segment_summaries", (pc.field("model") == plan.summarizer.model_id) & docs)]
-    if stage == "aggregate":
-        return [("document_results", (pc.field("config_id") == plan.config_id) & docs)]
-    raise ValueError(f"no outputs known for stage {stage!r} of this plan")
-
-
 def unless_done(
-    store: Store, stage: str, plan: Plan, shard: Shard, run_id: str, work: Callable[[], StageResult]
+    store: Store, stage: str, plan: Plan, shard: Shard, run_id: str, work: Callable[[Store], StageResult]
 ) -> StageResult:
-    """Run one stage of one shard unless the data directory records it as done: its completion
-    marker is there and every part file it names still is (storage/completion.py). After the
-    work, the marker names the parts that now hold the shard's output, old and new alike, so it
-    stays true of a directory that was partly deleted and then mended. `shards_skipped` says
-    which it was."""
+    """Run one stage of one shard unless the lake records it as done. The stage's rows are held
+    (a staged store) and committed at its end in one transaction with its completion row, so a
+    stage is done exactly when its rows are stored; a stage killed before that commit left
+    nothing and runs again. When another writer committed the same stage meanwhile, its rows
+    stand and this one's are dropped (`shards_skipped` says which it was)."""
     start = time.perf_counter()
-    name = completion.marker_name(stage, plan.config_id, shard.key)
-    if completion.is_done(store, name):
+    done = Completion(stage, plan.config_id, shard.key)
+    if store.is_done(done):
         return RESULTS[stage](seconds=time.perf_counter() - start, shards_skipped=1)  # type: ignore[call-arg]
-    result = work()
-    parts = completion.output_parts(store, stage_outputs(stage, plan, list(shard.doc_ids)))
-    about = {"stage": stage, "config_id": plan.config_id, "shard": shard.key, "documents": len(shard.doc_ids)}
-    completion.record(store, name, parts, about | {"run_id": run_id})
+    staged = store.staged()
+    result = work(staged)
+    store.commit(staged.rows(), run_id, event="stage", done=done)
     return result

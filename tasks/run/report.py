@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow.compute as pc
 
-from storage.datasets import Store, is_in
+from storage.datasets import Store
 from tasks.run.results import IngestResult, RunReport, SegmentResult, ShardResult
 
 SUMMARY_PREVIEW_CHARS = 300
@@ -42,7 +41,7 @@ def _cell(text: str) -> str:
 
 
 def run_rejects(store: Store, run_id: str) -> list[dict[str, Any]]:
-    table = store.read("rejects", columns=["source_uri", "reason", "error"], where=pc.field("run_id") == run_id)
+    table = store.read("rejects", columns=["source_uri", "reason", "error"], where={"run_id": run_id})
     return list(table.to_pylist())
 
 
@@ -50,8 +49,8 @@ def document_result_rows(store: Store, config_id: str, doc_ids: list[str]) -> li
     """One row per document of the run: title, label, score, segments and summary opening."""
     if not doc_ids:
         return []
-    where = is_in("doc_id", doc_ids)
-    results = store.read("document_results", where=where & (pc.field("config_id") == config_id)).to_pylist()
+    where = {"doc_id": doc_ids}
+    results = store.read("document_results", where=where | {"config_id": config_id}).to_pylist()
     titles = store.read("documents", columns=["doc_id", "title", "source_uri"], where=where).to_pylist()
     by_id = {d["doc_id"]: d for d in titles}
     rows = []

@@ -172,8 +172,7 @@ class RunResults:
 @dataclass
 class RunReport:
     """A run as its `runs` row records it, with its results per stage: what the flow returns,
-    the CLI prints and the artifacts show. `counts` is the row's JSON (the stages' counts and
-    `parts_skipped` when a part file was skipped)."""
+    the CLI prints and the artifacts show. `counts` is the row's JSON (the stages' counts)."""
 
     run_id: str
     flow_run_id: str | None
@@ -187,7 +186,6 @@ class RunReport:
     seconds: float
     tokens_per_s: float | None
     error: str | None = None
-    warehouse_rows_added: dict[str, int] = field(default_factory=dict)  # rows per table
     data_dir: str = ""
     evaluations: list[dict[str, Any]] = field(default_factory=list)  # `longdoc evaluate` only
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from storage.datasets import Store, is_in
+from storage.datasets import Store
 
 DEFAULT_SHARD_DOCUMENTS = 200
 DEFAULT_SHARD_CHARS = 8_000_000  # about 2M tokens: minutes of GPU work, not hours
@@ -37,7 +37,7 @@ def make_shards(
     ordered = sorted(set(doc_ids))
     if not ordered:
         return []
-    sizes_table = store.read("documents", columns=["doc_id", "n_chars"], where=is_in("doc_id", ordered))
+    sizes_table = store.read("documents", columns=["doc_id", "n_chars"], where={"doc_id": ordered})
     sizes = dict(zip(sizes_table.column("doc_id").to_pylist(), sizes_table.column("n_chars").to_pylist(), strict=True))
     shards: list[Shard] = []
     current: list[str] = []

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 
-import pyarrow.compute as pc
 
-from storage.datasets import Store, is_in
+from storage.datasets import Store
 from tasks.aggregate.aggregate import DocumentLabel, doc_labels, doc_segment_summaries, result_rows
 from tasks.aggregate.merge import MERGE_BUDGET_FACTOR, merge_extractive
 from tasks.classify.classify import classify_segments
@@ -75,7 +74,7 @@ def summarize(
 
 def pending_documents(store: Store, plan: Plan, doc_ids: list[str]) -> list[str]:
     """The documents that have no result for this configuration yet."""
-    done = store.read("document_results", columns=["doc_id"], where=pc.field("config_id") == plan.config_id)
+    done = store.read("document_results", columns=["doc_id"], where={"config_id": plan.config_id})
     finished = set(done.column("doc_id").to_pylist())
     return [d for d in doc_ids if d not in finished]
 
@@ -108,7 +107,7 @@ def aggregate(store: Store, plan: Plan, shard: Shard, run_id: str) -> AggregateR
         "run_id": run_id,
     }
     rows = result_rows(todo, labels, summaries, segment_counts(store, todo, cls_seg, sum_seg), meta)
-    store.write_part("document_results", rows, f"{run_id}-{shard.index:05d}-results")
+    store.add("document_results", rows)
     texts = load_texts(store, list(summaries)) if summaries else {}
     unclean = count_unclean((summary, texts.get(doc)) for doc, (summary, _) in summaries.items())["unclean"]
     return AggregateResult(
@@ -124,7 +123,7 @@ def segment_counts(store: Store, todo: list[str], cls_seg: str, sum_seg: str) ->
     counts: dict[str, list[int]] = {}
     for seg_id, index in ((cls_seg, 0), (sum_seg, 1)):
         if seg_id and todo:
-            where = (pc.field("segmenter") == seg_id) & is_in("doc_id", todo)
+            where = {"segmenter": seg_id, "doc_id": todo}
             for doc in store.read("segments", columns=["doc_id"], where=where).column("doc_id").to_pylist():
                 counts.setdefault(doc, [0, 0])[index] += 1
     return {d: (c[0], c[1]) for d, c in counts.items()}

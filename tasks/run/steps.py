@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from storage import warehouse
+from storage import runlog
 from storage.datasets import Store
 from tasks.formats.limits import Limits
 from tasks.ingest.stage import ingest
@@ -44,6 +44,21 @@ def step_shard(store: Store, doc_ids: list[str], max_documents: int) -> list[Sha
     return make_shards(store, doc_ids, max_documents)
 
 
+def step_begin_run(
+    store: Store, run_id: str, flow_run_id: str | None, started_at: datetime, parameters: dict[str, Any]
+) -> None:
+    """The run's `runs` row, status running, committed as the start of its flight: readers see
+    nothing of the run until it ends (storage/runlog.py)."""
+    row = {
+        "run_id": run_id,
+        "flow_run_id": flow_run_id,
+        "started_at": started_at,
+        "status": "running",
+        "parameters": json.dumps(parameters, default=str),
+    }
+    runlog.begin(store.lake, row)
+
+
 def step_record_run(
     store: Store,
     run_id: str,
@@ -55,7 +70,7 @@ def step_record_run(
     status: str,
     error: str | None = None,
 ) -> RunReport:
-    """Write this run's row to `runs` and bring the warehouse up to date."""
+    """Commit this run's final row to `runs`: the end of its flight, after which readers see it."""
     finished = datetime.now(UTC)
     stage_seconds = results.stage_seconds()
     model_seconds = stage_seconds.get("classify", 0) + stage_seconds.get("summarize", 0)
@@ -67,29 +82,21 @@ def step_record_run(
         finished_at=finished,
         status=status,
         results=results,
-        counts=results.counts() | warehouse.parts_skipped_count(store),  # foreign or damaged part files
+        counts=results.counts(),
         stage_seconds=stage_seconds,
         seconds=(finished - started_at).total_seconds(),
         tokens_per_s=results.model_tokens / model_seconds if model_seconds > 0 else None,
         error=error,
         data_dir=store.root,
     )
-    row = report.row(json.dumps(parameters, default=str))
-    path = store.write_part("runs", [row], f"{run_id}-run")
-    try:
-        report.warehouse_rows_added = warehouse.sync(store)
-    except Exception as exc:
-        if status == "completed" and path:
-            _rewrite_as_failed(store, path, row, exc)
-        raise
+    runlog.end(store.lake, report.row(json.dumps(parameters, default=str)))
     return report
 
 
-def _rewrite_as_failed(store: Store, path: str, row: dict[str, Any], exc: Exception) -> None:
-    """A run whose warehouse load failed did not complete, and its row must not say so. A
-    failed load renames nothing (storage/warehouse.py), so the part just written was never
-    loaded: it is replaced whole, and the run keeps one row."""
-    fs, _ = store.fs_and_base
-    fs.delete_file(path)
-    failed = row | {"status": "failed", "error": f"warehouse load failed: {type(exc).__name__}: {exc}"}
-    store.write_part("runs", [failed], f"{row['run_id']}-run")
+def step_compact(store: Store, retain_days: float) -> dict[str, int]:
+    """The lake's maintenance after a run (the nightly's `compact` parameter)."""
+    from datetime import timedelta
+
+    from storage import warehouse
+
+    return warehouse.compact(store, timedelta(days=retain_days))

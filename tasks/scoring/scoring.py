@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow.compute as pc
 
-from storage.datasets import Store, is_in, split_uri
+from storage.datasets import Store, split_uri
 from tasks.errors import LongdocError
 from tasks.formats.limits import Limits, RejectedInput
 from tasks.formats.readers import read_documents
@@ -168,14 +167,14 @@ def _first_segments(store: Store, doc_ids: list[str], segmenter_id: str, table: 
     segments = store.read(
         "segments",
         columns=["segment_id", "doc_id", "seq"],
-        where=(pc.field("segmenter") == segmenter_id) & is_in("doc_id", doc_ids),
+        where={"segmenter": segmenter_id, "doc_id": doc_ids},
     ).to_pylist()
     first = {s["segment_id"]: s["doc_id"] for s in segments if s["seq"] == 0}
     column = "label" if table == "segment_labels" else "summary"
     rows = store.read(
         table,
         columns=["segment_id", column],
-        where=(pc.field("model") == model_id) & is_in("segment_id", list(first)),
+        where={"model": model_id, "segment_id": list(first)},
     ).to_pylist()
     return {first[r["segment_id"]]: r[column] for r in rows}
 
@@ -185,7 +184,7 @@ def collect_predictions(store: Store, plan: Any, doc_ids: list[str]) -> dict[str
     results = store.read(
         "document_results",
         columns=["doc_id", "label", "summary", "n_segments", "n_summary_segments"],
-        where=(pc.field("config_id") == plan.config_id) & is_in("doc_id", doc_ids),
+        where={"config_id": plan.config_id, "doc_id": doc_ids},
     ).to_pylist()
     first_labels: dict[str, Any] = {}
     first_summaries: dict[str, Any] = {}
@@ -210,21 +209,17 @@ def collect_predictions(store: Store, plan: Any, doc_ids: list[str]) -> dict[str
     }
 
 
-def evaluate_run(data_dir: str, plan: Any, refs: Sequence[Reference], run_id: str, data: str) -> list[dict[str, Any]]:
+def evaluate_run(store: Store, plan: Any, refs: Sequence[Reference], run_id: str, data: str) -> list[dict[str, Any]]:
     """Score a finished run's results for these references; write them to `evaluations`."""
     from datetime import UTC, datetime
 
-    from storage import warehouse
-
-    store = Store(data_dir)
     predictions = collect_predictions(store, plan, [r.doc_id for r in refs])
     now = datetime.now(UTC)
     rows = [
         {"run_id": run_id, **row, "config_id": plan.config_id, "data": data, "created_at": now}
         for row in metric_rows(refs, predictions)
     ]
-    store.write_part("evaluations", rows, f"{run_id}-evaluations")
-    warehouse.sync(store)
+    store.add("evaluations", rows, run_id)
     return rows
 
 

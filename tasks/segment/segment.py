@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-import pyarrow.compute as pc
 
 from storage.datasets import Store
 from tasks.segment.segmenter import Segmenter, Span
@@ -47,7 +46,7 @@ def release_arrow_memory() -> None:
 
 def segment_documents(store: Store, doc_ids: list[str], segmenter: Segmenter, part: str) -> dict[str, int]:
     """Segment the documents not yet segmented this way; returns counts."""
-    done = store.read("segments", columns=["doc_id"], where=pc.field("segmenter") == segmenter.segmenter_id).column(
+    done = store.read("segments", columns=["doc_id"], where={"segmenter": segmenter.segmenter_id}).column(
         "doc_id"
     )
     todo = sorted(set(doc_ids) - set(done.to_pylist()))
@@ -57,5 +56,5 @@ def segment_documents(store: Store, doc_ids: list[str], segmenter: Segmenter, pa
         release_arrow_memory()  # what reading the texts took is not held while they are segmented
         for (doc_id, text), spans in zip(texts.items(), segmenter.split_many(list(texts.values())), strict=True):
             rows.extend(segment_rows(doc_id, text, segmenter, spans))
-    store.write_part("segments", rows, part)
+    store.add("segments", rows)
     return {"documents_segmented": len(todo), "segments_new": len(rows)}

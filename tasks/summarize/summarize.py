@@ -264,7 +264,7 @@ def summarize_segments(
             }
             for seg, s in zip(chunk, summaries, strict=True)
         ]
-        store.write_part("segment_summaries", rows, f"{part}-{k:05d}")
+        store.add("segment_summaries", rows)
         counts["segments_summarized"] += len(rows)
         counts["summarize_input_tokens"] += sum(s.n_input_tokens for s in summaries)
         counts["summarize_output_tokens"] += sum(s.n_output_tokens for s in summaries)

@@ -1,0 +1,167 @@
+"""The lake: DuckLake tables whose data files lie in the data directory and whose catalog is a
+local DuckDB file (one machine, the default), a SQLite file, or PostgreSQL (many machines).
+
+Everything that opens the lake goes through `connect`: the extensions are LOADed from their
+PyPI packages' files (signed; nothing is installed or fetched), an s3 data directory gets a
+secret from the standard AWS environment variables, and a DuckDB catalog file held by another
+process's short write is waited for, not failed on.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storage.sandbox import first_line
+
+LAKE = "lake"  # the name the lake is attached under
+CATALOG_FILE = "catalog.ducklake"
+DUCKDB_VERSION = "v1.5.5"
+EXTENSIONS = {"ducklake": "ducklake", "postgres": "postgres_scanner", "sqlite": "sqlite_scanner", "httpfs": "httpfs"}
+LOCK_WAIT_SECONDS = 120.0  # a DuckDB catalog file is held only for one commit or one read at a time
+
+# One process opens a DuckDB catalog file once at a time: DuckDB refuses a second attach of a
+# file the same process holds, and other processes wait on its lock (retried below).
+_process_lock = threading.RLock()
+
+
+class LakeError(Exception):
+    """The lake cannot be opened or written, said in one line."""
+
+
+@dataclass(frozen=True)
+class LakeRef:
+    """Where a lake is: its data directory (local path or s3://bucket/prefix) and its catalog
+    (None: `<data-dir>/catalog.ducklake`; `postgres:<conninfo>`, `sqlite:<path>` or a path)."""
+
+    data_dir: str
+    catalog: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.data_dir or self.data_dir.startswith("file://")
+
+    @property
+    def data_path(self) -> str:
+        """DuckLake's DATA_PATH, with the trailing slash it expects."""
+        if self.is_local:
+            path = self.data_dir.removeprefix("file://")
+            return str(Path(path).expanduser().resolve()) + "/"
+        return self.data_dir.rstrip("/") + "/"
+
+    @property
+    def catalog_kind(self) -> str:
+        spec = self.catalog or ""
+        return "postgres" if spec.startswith("postgres:") else "sqlite" if spec.startswith("sqlite:") else "duckdb"
+
+    def catalog_uri(self) -> str:
+        """The `ducklake:` URI of the catalog; LakeError when none can be chosen."""
+        if self.catalog:
+            if self.catalog_kind == "duckdb":
+                return "ducklake:" + str(Path(self.catalog).expanduser().resolve())
+            kind, rest = self.catalog.split(":", 1)
+            return f"ducklake:{kind}:" + (str(Path(rest).expanduser().resolve()) if kind == "sqlite" else rest)
+        if not self.is_local:
+            raise LakeError(
+                f"a data directory on object storage ({self.data_dir}) needs --catalog "
+                "(postgres:<conninfo>, or a local path): a DuckDB catalog file cannot live there"
+            )
+        return "ducklake:" + self.data_path + CATALOG_FILE
+
+    def catalog_exists(self) -> bool:
+        """False only when a file catalog is known not to exist yet (PostgreSQL: unknown, True)."""
+        uri = self.catalog_uri().removeprefix("ducklake:")
+        if self.catalog_kind == "postgres":
+            return True
+        return Path(uri.removeprefix("sqlite:")).exists()
+
+
+def extension_file(name: str) -> str:
+    """The signed extension file in its PyPI package (`duckdb-extension-<name>`)."""
+    package = f"duckdb_extension_{name}"
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise LakeError(f"the DuckDB extension {name} is not installed (pip install duckdb-extension-{name})")
+    base = Path(next(iter(spec.submodule_search_locations)))
+    path = base / "extensions" / DUCKDB_VERSION / f"{name}.duckdb_extension"
+    if not path.exists():
+        raise LakeError(f"no {name} extension for DuckDB {DUCKDB_VERSION} at {path}")
+    return str(path)
+
+
+def new_connection(config: dict[str, Any] | None = None) -> Any:
+    """An in-memory DuckDB with the lake's extensions loaded from their files, nothing else."""
+    import duckdb
+
+    settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False} | (config or {})
+    con = duckdb.connect(":memory:", config=settings)
+    for name in ("ducklake", "postgres_scanner", "sqlite_scanner", "httpfs"):
+        con.execute(f"LOAD '{extension_file(name)}'")
+    return con
+
+
+def add_s3_secret(con: Any) -> None:
+    """A secret for s3:// from the standard AWS variables (AWS_ENDPOINT_URL: moto, MinIO)."""
+    env = os.environ
+    parts = [
+        "TYPE s3",
+        f"KEY_ID '{_quote(env.get('AWS_ACCESS_KEY_ID', ''))}'",
+        f"SECRET '{_quote(env.get('AWS_SECRET_ACCESS_KEY', ''))}'",
+        f"REGION '{_quote(env.get('AWS_REGION') or env.get('AWS_DEFAULT_REGION') or 'us-east-1')}'",
+    ]
+    if env.get("AWS_SESSION_TOKEN"):
+        parts.append(f"SESSION_TOKEN '{_quote(env['AWS_SESSION_TOKEN'])}'")
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        parts += [f"ENDPOINT '{_quote(host.rstrip('/'))}'", "URL_STYLE 'path'", f"USE_SSL {str(scheme == 'https').lower()}"]
+    con.execute(f"CREATE OR REPLACE SECRET longdoc_s3 ({', '.join(parts)})")
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def attach(con: Any, ref: LakeRef, read_only: bool = False, snapshot: int | None = None) -> None:
+    """ATTACH the lake as `lake`, waiting while another process holds a DuckDB catalog file."""
+    import duckdb
+
+    if not ref.is_local:
+        add_s3_secret(con)
+    options = [f"DATA_PATH '{_quote(ref.data_path)}'"]
+    if read_only:
+        options.append("READ_ONLY")
+    if snapshot is not None:
+        options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    sql = f"ATTACH '{_quote(ref.catalog_uri())}' AS {LAKE} ({', '.join(options)})"
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            con.execute(sql)
+            return
+        except duckdb.Error as exc:
+            held = "lock" in str(exc).lower() or "conflicting" in str(exc).lower()
+            if not held or time.monotonic() > deadline:
+                raise LakeError(f"cannot open the lake at {ref.catalog_uri()}: {first_line(exc)}") from exc
+            time.sleep(0.05)
+
+
+@contextmanager
+def connect(ref: LakeRef, read_only: bool = False, snapshot: int | None = None) -> Iterator[Any]:
+    """A connection with the lake attached as `lake`, closed (the catalog released) on exit."""
+    with _process_lock:
+        con = new_connection()
+        try:
+            if ref.is_local and not read_only:
+                Path(ref.data_path).mkdir(parents=True, exist_ok=True)
+            attach(con, ref, read_only=read_only, snapshot=snapshot)
+            yield con
+        finally:
+            con.close()
