@@ -9,6 +9,7 @@ process's short write is waited for, not failed on.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import threading
@@ -96,15 +97,34 @@ def extension_file(name: str) -> str:
     return str(path)
 
 
-def new_connection(config: dict[str, Any] | None = None) -> Any:
-    """An in-memory DuckDB with the lake's extensions loaded from their files, nothing else."""
+def new_connection(config: dict[str, Any] | None = None, ref: LakeRef | None = None) -> Any:
+    """An in-memory DuckDB with the extensions `ref` needs loaded from their files (all of them
+    when no `ref` is given), nothing else."""
     import duckdb
 
     settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False} | (config or {})
     con = duckdb.connect(":memory:", config=settings)
-    for name in ("ducklake", "postgres_scanner", "sqlite_scanner", "httpfs"):
+    for name in needed_extensions(ref):
         con.execute(f"LOAD '{extension_file(name)}'")
     return con
+
+
+def needed_extensions(ref: LakeRef | None) -> list[str]:
+    if ref is None:
+        return ["ducklake", "postgres_scanner", "sqlite_scanner", "httpfs"]
+    kind = {"postgres": ["postgres_scanner"], "sqlite": ["sqlite_scanner"], "duckdb": []}[ref.catalog_kind]
+    return ["ducklake", *kind, *([] if ref.is_local else ["httpfs"])]
+
+
+_instances: dict[tuple[int, LakeRef], Any] = {}  # per process (a forked worker makes its own) and lake
+
+
+def _instance(ref: LakeRef) -> Any:
+    """This process's DuckDB for `ref`, its extensions loaded once (loading costs ~0.2 s each)."""
+    key = (os.getpid(), ref)
+    if key not in _instances:
+        _instances[key] = new_connection(ref=ref)
+    return _instances[key]
 
 
 def add_s3_secret(con: Any) -> None:
@@ -153,15 +173,35 @@ def attach(con: Any, ref: LakeRef, read_only: bool = False, snapshot: int | None
             time.sleep(0.05)
 
 
+def process_lock() -> threading.RLock:
+    """Held while this process has the lake attached: a DuckDB catalog file is attached by one
+    connection of a process at a time."""
+    return _process_lock
+
+
 @contextmanager
 def connect(ref: LakeRef, read_only: bool = False, snapshot: int | None = None) -> Iterator[Any]:
-    """A connection with the lake attached as `lake`, closed (the catalog released) on exit."""
+    """A connection with the lake attached as `lake`, detached (the catalog released) on exit;
+    one at a time per process."""
     with _process_lock:
-        con = new_connection()
+        con = _instance(ref).cursor()
         try:
             if ref.is_local and not read_only:
                 Path(ref.data_path).mkdir(parents=True, exist_ok=True)
             attach(con, ref, read_only=read_only, snapshot=snapshot)
-            yield con
+            try:
+                yield con
+            finally:
+                _release(con)
         finally:
             con.close()
+
+
+def _release(con: Any) -> None:
+    """Roll back what a failed caller left open and detach the lake."""
+    import duckdb
+
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK")
+    con.execute("USE memory")
+    con.execute(f"DETACH {LAKE}")

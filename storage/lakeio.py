@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from storage.lake import LAKE, LakeError, LakeRef, connect
-from storage.lakeschema import ensure_tables
+from storage.lakeschema import ensure_tables, is_current
 from storage.sandbox import first_line
 from storage.schema import KEYS, SCHEMAS
 
@@ -53,16 +53,21 @@ def _check_columns(table: str, names: Sequence[str]) -> None:
 
 def ensure_lake(ref: LakeRef) -> None:
     """Make the lake's tables once per process (a lake made by an older release gets its new
-    columns); migrates a data directory of the Parquet-parts layout on first open."""
+    columns; a current one is only read); migrate a data directory of the Parquet-parts layout."""
     if ref in _ready:
         return
     from storage import migrate
 
-    with connect(ref) as con:
-        con.execute("BEGIN")
-        if ensure_tables(con):
-            con.execute("CALL lake.set_commit_message('longdoc', '', extra_info => '{\"event\": \"schema\"}')")
-        con.execute("COMMIT")
+    current = False
+    if ref.catalog_exists():
+        with connect(ref, read_only=True) as con:
+            current = is_current(con)
+    if not current:
+        with connect(ref) as con:
+            con.execute("BEGIN")
+            if ensure_tables(con):
+                con.execute("CALL lake.set_commit_message('longdoc', '', extra_info => '{\"event\": \"schema\"}')")
+            con.execute("COMMIT")
     _ready.add(ref)
     if migrate.old_layout(ref) or migrate.has_leftovers(ref):
         migrate.migrate_parts(ref)
@@ -109,8 +114,8 @@ def read(
     ensure_lake(ref)
     with connect(ref, read_only=True, snapshot=snapshot) as con:
         clause, params = _filter_sql(con, table, where)
-        data = con.execute(f"SELECT {_select(table, names)} FROM {LAKE}.{table}{clause}", params).arrow()
-    return _cast(table, data.read_all() if hasattr(data, "read_all") else data, names)
+        data = _arrow(con.execute(f"SELECT {_select(table, names)} FROM {LAKE}.{table}{clause}", params))
+    return _cast(table, data, names)
 
 
 def iter_batches(
@@ -128,11 +133,17 @@ def iter_batches(
         with connect(ref, read_only=True, snapshot=snapshot) as con:
             clause, params = _filter_sql(con, table, where)
             sql = f"SELECT {_select(table, names)} FROM {LAKE}.{table}{clause} ORDER BY {order} LIMIT {PAGE_ROWS} OFFSET {offset}"
-            page = _cast(table, con.execute(sql, params).arrow(), names)
+            page = _cast(table, _arrow(con.execute(sql, params)), names)
         yield from page.to_batches(max_chunksize=batch_size)
         if page.num_rows < PAGE_ROWS:
             return
         offset += PAGE_ROWS
+
+
+def _arrow(cursor: Any) -> pa.Table:
+    """The whole result, read before the lake is detached (DuckDB returns a lazy reader)."""
+    result = cursor.arrow()
+    return result.read_all() if isinstance(result, pa.RecordBatchReader) else result
 
 
 def current_snapshot(ref: LakeRef) -> int:

@@ -99,5 +99,5 @@ def is_current(con: Any) -> bool:
             "SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = ?", [LAKE]
         ).fetchall()
     )
-    want = {(t, f.name) for t, s in SCHEMAS.items() for f in s} | {(v, "doc_id") for v in ("document_overview",)}
-    return want <= have and "_completion" in {t for t, _ in have}
+    want = {(t, f.name) for t, s in SCHEMAS.items() for f in s} | {(v, "run_id") for v in VIEWS}
+    return want <= have and set(INTERNAL) <= {t for t, _ in have}

@@ -84,6 +84,7 @@ def check_read_only(sql: str, explained: bool = False) -> None:
         return
     if kind != "SELECT" or first not in (*READ_WORDS, "("):
         raise QueryRefused(f"only reads are allowed ({', '.join(READ_WORDS)} or EXPLAIN of one), not {first}")
+    check_reaches_only_tables(sql)
 
 
 def _explained_start(sql: str, tokens: list[tuple[int, Any]]) -> int:

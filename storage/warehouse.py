@@ -16,7 +16,7 @@ from typing import Any
 
 from storage import lakeio, migrate, runlog, sandbox
 from storage.datasets import Store
-from storage.lake import LAKE, LakeError, LakeRef, attach, connect, new_connection
+from storage.lake import LAKE, LakeError, LakeRef, attach, connect, new_connection, process_lock
 from storage.lakeschema import VIEWS
 from storage.sandbox import QueryLimits, QueryRefused, first_line
 
@@ -35,7 +35,7 @@ def _ready(store: Store) -> LakeRef:
     try:
         if store.is_local and not Path(ref.data_path).is_dir():
             raise WarehouseError(f"no data directory at {ref.data_path.rstrip('/')}")
-        if not ref.catalog_exists() and not migrate.old_layout(ref):
+        if not ref.catalog_exists() and not migrate.old_layout(ref) and not migrate.has_leftovers(ref):
             raise WarehouseError(f"no lake at {ref.catalog_uri().removeprefix('ducklake:')}: run `longdoc run` first")
         lakeio.ensure_lake(ref)
     except LakeError as exc:
@@ -50,28 +50,28 @@ def query(
     `limits.rows + 1` of them when `limits.rows` is set."""
     try:
         sandbox.check_read_only(sql)  # before anything is opened
-        sandbox.check_reaches_only_tables(sql)
         limits.check()
     except QueryRefused as exc:
         raise WarehouseError(str(exc)) from exc
     ref = _ready(store)
-    try:
-        with connect(ref, read_only=True) as con:
-            snapshot = runlog.run_end_snapshot(con, as_of) if as_of else runlog.visible_snapshot(con)
-        con = sandboxed(ref, snapshot, limits)
-    except (runlog.UnknownRun, LakeError) as exc:
-        raise WarehouseError(str(exc)) from exc
-    try:
-        return sandbox.run(con, sql, limits)
-    except QueryRefused as exc:
-        raise WarehouseError(str(exc)) from exc
-    finally:
-        con.close()
+    with process_lock():
+        try:
+            with connect(ref, read_only=True) as con:
+                snapshot = runlog.run_end_snapshot(con, as_of) if as_of else runlog.visible_snapshot(con)
+            con = sandboxed(ref, snapshot, limits)
+        except (runlog.UnknownRun, LakeError) as exc:
+            raise WarehouseError(str(exc)) from exc
+        try:
+            return sandbox.run(con, sql, limits)
+        except QueryRefused as exc:
+            raise WarehouseError(str(exc)) from exc
+        finally:
+            con.close()
 
 
 def sandboxed(ref: LakeRef, snapshot: int, limits: QueryLimits) -> Any:
     """A connection that reads the lake at `snapshot` and reaches nothing else."""
-    con = new_connection(sandbox.SETTINGS | {"memory_limit": limits.memory, "threads": limits.threads})
+    con = new_connection(sandbox.SETTINGS | {"memory_limit": limits.memory, "threads": limits.threads}, ref)
     try:
         attach(con, ref, read_only=True, snapshot=snapshot)
         con.execute(f"USE {LAKE}")

@@ -1,4 +1,4 @@
-"""The CLI over a real warehouse: formats, read-only errors, runs, and queries during writes."""
+"""The CLI over a real lake: formats, read-only errors, runs, and queries during writes."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _doc(doc_id: str) -> dict:
 @pytest.fixture
 def data(tmp_path: Path) -> str:
     root = str(tmp_path / "data")
-    Store(root).write_part("documents", [_doc("a"), _doc("b")], "p1")
+    Store(root).add("documents", [_doc("a"), _doc("b")])
     step_record_run(
         Store(root),
         new_run_id(),
@@ -75,8 +75,7 @@ def test_queries_during_writes_see_whole_snapshots(data: str) -> None:
     def writer() -> None:
         try:
             for n in range(12):
-                store.write_part("documents", [_doc(f"w{n}")], f"w{n:02d}")
-                warehouse.sync(store)
+                store.add("documents", [_doc(f"w{n}")])
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
         finally:
@@ -179,6 +178,7 @@ def test_an_unreachable_data_directory_is_one_line_before_the_run(
 # public contract (DESIGN.md, "User interface"), so this list is written out, not derived.
 RUN_OPTIONS = {
     "--data-dir": "'./longdoc-data'",
+    "--catalog": None,
     "--labels": None,
     "--classifier": "'default'",
     "--summarizer": "'default'",
@@ -192,6 +192,8 @@ RUN_OPTIONS = {
     "--max-pages": "2000",
     "--task-runner": "'threads'",
     "--workers": "1",
+    "--compact": "no",
+    "--retain-days": "7.0",
     "--shard-documents": "200",
 }
 
@@ -212,6 +214,7 @@ def test_every_parameter_is_an_option_with_its_default(
     from flows.params import ProcessParams
 
     monkeypatch.delenv("LONGDOC_DATA_DIR", raising=False)
+    monkeypatch.delenv("LONGDOC_CATALOG", raising=False)
     text = _help(command, capsys)
     assert set(re.findall(r"\[(--[a-z-]+)", text)) == set(RUN_OPTIONS)  # no option lost, renamed or added
     assert "--cache-dir" not in text  # a deployment's setting only
@@ -261,6 +264,9 @@ def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
         "task_runner": "dask",
         "workers": 3,
         "shard_documents": 9,
+        "catalog": None,
+        "compact": False,
+        "retain_days": 7.0,
     }
     assert plan == params.make_plan() and plan.summarizer and plan.summarizer.max_new_tokens == 5
     assert plan.classifier is None  # --no-classify: the plan the flow gets says so

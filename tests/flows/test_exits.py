@@ -115,7 +115,7 @@ def test_sigterm_stops_a_run_at_any_stage_and_its_temporary_server(tmp_path: Pat
     assert "longdoc: interrupted" in log.splitlines() and "Traceback" not in log, log[-3000:]
     runs = Store(str(data)).read("runs").to_pylist()
     assert [r["status"] for r in runs] == ["cancelled"] and "SIGTERM" in runs[0]["error"]
-    assert not Store(str(data)).parts("segment_summaries")  # no summary of a cut-short batch
+    assert Store(str(data)).read("segment_summaries").num_rows == 0  # no summary of a cut-short stage
 
     # 2. While the temporary server starts, before the flow begins (it would be an orphan).
     process, err = start_run(tmp_path, args)
@@ -157,45 +157,15 @@ def test_errors_no_retry_can_fix_are_not_retried(tmp_path: Path) -> None:
     def retried(exc: BaseException) -> bool:
         return bool(RETRIES["retry_condition_fn"](None, None, Failed(data=exc)))
 
-    (tmp_path / "documents").symlink_to("/sys/kernel", target_is_directory=True)  # see the test above
-    with pytest.raises(StoreWriteError, match=f"^cannot write {tmp_path / 'documents'}: ") as caught:
-        Store(str(tmp_path)).write_part("documents", [document_row("a", "text")], "p")
+    (tmp_path / "main").symlink_to("/sys/kernel", target_is_directory=True)  # see the test above
+    rows = [document_row(f"d{i}", "text") for i in range(100)]  # more than the catalog inlines
+    with pytest.raises(StoreWriteError, match=f"^cannot commit to the lake at {tmp_path}: ") as caught:
+        Store(str(tmp_path)).add("documents", rows)
     assert not retried(caught.value)
     for permanent in (errno.ENOSPC, errno.EACCES, errno.EROFS):
         assert not retried(OSError(permanent, os.strerror(permanent)))
     assert not retried(ModelError("the loader refused the weights"))
     assert retried(OSError(errno.EIO, "Input/output error")) and retried(RuntimeError("flaky"))
-
-
-def test_a_run_whose_warehouse_load_fails_is_recorded_failed(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "warehouse.duckdb").mkdir()  # a folder where the warehouse file must be: the load fails
-    run_id = new_run_id()
-    from storage.warehouse import WarehouseError
-
-    with pytest.raises(WarehouseError, match=r"warehouse\.duckdb"):  # one line naming the path
-        step_record_run(Store(str(data)), run_id, None, "cfg", datetime.now(UTC), {}, RunResults(), "completed")
-    runs = Store(str(data)).read("runs").to_pylist()
-    assert [(r["run_id"], r["status"]) for r in runs] == [(run_id, "failed")]
-    error = runs[0]["error"]
-    assert error.startswith("warehouse load failed: WarehouseError") and "warehouse.duckdb" in error
-
-
-class CancelledAfter(Cancellation):
-    """A cancellation requested once it has been looked at `reads` times: a signal that lands
-    in the middle of a generation, at a known decode step."""
-
-    def __init__(self, reads: int) -> None:
-        super().__init__()
-        self.reads_left = reads
-
-    @property
-    def requested(self) -> bool:
-        self.reads_left -= 1
-        if self.reads_left == 0:
-            self.request("interrupted by SIGTERM")
-        return super().requested
 
 
 def test_generation_stops_at_the_next_decode_step(tiny_llama: str) -> None:

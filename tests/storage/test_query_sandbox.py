@@ -1,5 +1,7 @@
-"""`longdoc query` as a hostile analyst would use it: every way out of the warehouse is refused
-in one line, and neither the data directory nor the working directory changes by one byte."""
+"""`longdoc query` as a hostile analyst would use it: every way out of the lake is refused in one
+line, and neither the data directory nor the working directory changes by one byte. The lake's
+own data files are readable by DuckDB there (DuckLake reads them), so reading or writing them
+from SQL is among the attacks."""
 
 from __future__ import annotations
 
@@ -25,8 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def data(tmp_path: Path) -> Path:
     root = tmp_path / "data"
     store = Store(str(root))
-    store.write_part("documents", [document_row(f"d{i:02d}", f"text number {i}") for i in range(30)], "p1")
-    warehouse.sync(store)
+    store.add("documents", [document_row(f"d{i:02d}", f"text number {i}") for i in range(30)])
     return root
 
 
@@ -57,8 +58,24 @@ def attacks(data: Path) -> list[tuple[str, ...]]:
         ("select content from read_blob('/etc/passwd')",),
         ("select * from glob('/*')",),
         ("select * from read_parquet('documents/*.parquet')",),
+        (f"select * from read_parquet('{data}/main/documents/*.parquet')",),
+        (f"select * from parquet_metadata('{data}/main/documents/*.parquet')",),
+        (f"select * from '{data}/main/documents/*.parquet'",),
+        (f"select * from glob('{data}/**')",),
+        (f"select * from read_text('{data}/catalog.ducklake')",),
+        ("SELECT * FROM query('SELECT * FROM read_csv(''/etc/passwd'')')",),
+        ("SELECT * FROM query_table('documents')",),
+        ("select * from ducklake_expire_snapshots('lake', older_than => now())",),
+        ("select * from ducklake_merge_adjacent_files('lake')",),
+        ("select * from ducklake_cleanup_old_files('lake', cleanup_all => true)",),
+        ("select * from ducklake_add_data_files('lake', 'documents', '/etc/passwd')",),
+        ("CALL ducklake_expire_snapshots('lake', older_than => now())",),
+        ("CALL lake.merge_adjacent_files()",),
+        ("select * from documents AT (VERSION => 1)",),
         ("COPY (SELECT doc_id FROM documents) TO 'out.csv'",),
-        (f"COPY (SELECT * FROM documents LIMIT 1) TO '{data}/documents/zzzz.parquet' (FORMAT parquet)",),
+        (f"COPY (SELECT * FROM documents LIMIT 1) TO '{data}/main/documents/zzzz.parquet' (FORMAT parquet)",),
+        ("ATTACH 'ducklake:other.ducklake' AS other",),
+        ("DETACH lake",),
         ("EXPORT DATABASE 'exported'",),
         ("ATTACH 'other.duckdb' (READ_WRITE)",),
         ("INSTALL httpfs",),
@@ -100,6 +117,7 @@ def test_attacks_are_refused_and_change_no_byte(
     assert "time limit of 1 s (--timeout)" in said[attacks(data)[-2][0]]
     assert "memory limit of 64MB (--memory-limit)" in said[attacks(data)[-1][0]]
     assert "one statement per query" in said["select 1; select 2"]
+    assert "read_parquet is not allowed" in said[f"select * from read_parquet('{data}/main/documents/*.parquet')"]
     assert (listing(data), listing(cwd)) == before
     # The worst of them once more through the real command, in processes of their own.
     worst = [
@@ -110,7 +128,7 @@ def test_attacks_are_refused_and_change_no_byte(
     for case, result in zip(worst, results, strict=True):
         assert result.returncode == 2 and result.stdout == "", (case, result.stdout, result.stderr)
         assert result.stderr.startswith("longdoc: error: ") and result.stderr.count("\n") == 1, (case, result.stderr)
-    assert len(worst) == 6 and (listing(data), listing(cwd)) == before
+    assert len(worst) == 7 and (listing(data), listing(cwd)) == before
     # Reads with a side effect's name do nothing on a read-only connection.
     for harmless in ("SELECT * FROM checkpoint()", "SELECT * FROM force_checkpoint()"):
         main(["query", harmless, "--data-dir", str(data)])
@@ -134,7 +152,8 @@ def test_attacks_are_refused_and_change_no_byte(
         "TABLE runs",
         "(SELECT 1)",
         "  /* a comment */ select doc_id from document_overview limit 1;",
-        "SELECT * FROM query('SELECT 1')",
+        "SELECT snapshot_id, run_id FROM runs",
+        "SELECT * FROM ducklake_snapshots('lake')",
     ],
 )
 def test_reads_of_every_kind_run(data: Path, sql: str) -> None:
@@ -181,11 +200,15 @@ def test_environment_errors_are_one_line(data: Path, tmp_path: Path) -> None:
     """A missing, unwritable or damaged data directory and an unreachable bucket: exit 2 and one
     line for query, runs and rebuild. Tests run as root, for whom chmod stops nothing: /sys is
     a directory the kernel refuses to create files in for root too (read-only in containers),
-    and a data directory that is a file cannot be created."""
+    and a data directory that is a file cannot be created. A damaged catalog is named; a
+    damaged warehouse.duckdb of the old layout is a copy the migration drops."""
     assert Path("/sys/kernel").is_dir()
     damaged = tmp_path / "damaged"
     damaged.mkdir()
-    (damaged / "warehouse.duckdb").write_bytes(os.urandom(5000))
+    (damaged / "catalog.ducklake").write_bytes(os.urandom(5000))
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "warehouse.duckdb").write_bytes(os.urandom(5000))
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
     bucket = {
@@ -201,11 +224,11 @@ def test_environment_errors_are_one_line(data: Path, tmp_path: Path) -> None:
         (["runs", "--data-dir", missing], "no data directory at", {}),
         (["rebuild", "--data-dir", missing], "no data directory at", {}),
         (["rebuild", "--data-dir", str(a_file)], "a-file", {}),
-        (["rebuild", "--data-dir", "/sys/kernel"], "cannot write /sys/kernel/warehouse.lock", {}),
-        (["query", "SELECT 1", "--data-dir", str(damaged)], "longdoc rebuild", {}),
-        (["runs", "--data-dir", str(damaged)], "longdoc rebuild", {}),
-        (["query", "SELECT 1", "--data-dir", s3], "cannot read s3://bucket/data", bucket),
-        (["rebuild", "--data-dir", s3], "cannot read s3://bucket/data", bucket),
+        (["rebuild", "--data-dir", "/sys/kernel"], "/sys/kernel", {}),
+        (["query", "SELECT 1", "--data-dir", str(damaged)], "catalog.ducklake", {}),
+        (["runs", "--data-dir", str(damaged)], "catalog.ducklake", {}),
+        (["query", "SELECT 1", "--data-dir", s3], "needs --catalog", bucket),
+        (["rebuild", "--data-dir", s3], "needs --catalog", bucket),
     ]
     with ThreadPoolExecutor(6) as pool:  # the bucket cases wait out pyarrow's retries (~6 s)
         results = list(pool.map(lambda case: longdoc(*case[0], cwd=tmp_path, env=case[2]), cases))
@@ -214,5 +237,5 @@ def test_environment_errors_are_one_line(data: Path, tmp_path: Path) -> None:
         assert result.stderr.startswith("longdoc: error: ") and result.stderr.count("\n") == 1, (args, result.stderr)
         assert said in result.stderr, (args, result.stderr)
     assert not (tmp_path / "missing").exists()
-    assert longdoc("rebuild", "--data-dir", str(damaged), cwd=tmp_path).returncode == 0  # what the error advised
-    assert longdoc("runs", "--data-dir", str(damaged), cwd=tmp_path).returncode == 0
+    assert longdoc("runs", "--data-dir", str(old), cwd=tmp_path).returncode == 0
+    assert not (old / "warehouse.duckdb").exists() and (old / "catalog.ducklake").exists()

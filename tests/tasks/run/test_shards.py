@@ -23,7 +23,7 @@ def test_shards_cover_every_document_once_within_bounds(
 ) -> None:
     store = Store(str(tmp_path_factory.mktemp("store")))
     rows = [document_row(f"d{n:03d}", "x" * size) for n, size in enumerate(sizes)]
-    store.write_part("documents", rows, "docs")
+    store.add("documents", rows)
     ids = [r["doc_id"] for r in rows]
     n_chars = {r["doc_id"]: r["n_chars"] for r in rows}
     shards = make_shards(store, list(reversed(ids)), max_documents, max_chars)
@@ -39,7 +39,7 @@ def test_shards_cover_every_document_once_within_bounds(
 def test_shard_key_names_the_content(tmp_path: Path) -> None:
     store = Store(str(tmp_path))
     rows = [document_row(f"d{n}", f"text {n}") for n in range(5)]
-    store.write_part("documents", rows, "docs")
+    store.add("documents", rows)
     ids = [r["doc_id"] for r in rows]
     first = make_shards(store, ids, 2)
     assert [s.key for s in make_shards(store, ids, 2)] == [s.key for s in first]
