@@ -58,19 +58,40 @@ def ensure_lake(ref: LakeRef) -> None:
         return
     from storage import migrate
 
-    current = False
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            _make_tables(ref)
+            break
+        except LakeError as exc:  # two processes making a new lake at once: the second retries
+            racing = any(w in str(exc).lower() for w in ("conflict", "exists", "duplicate"))
+            if not racing or attempt == COMMIT_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1 * (1 + attempt % 5))
+    _ready.add(ref)
+    if migrate.old_layout(ref) or migrate.has_leftovers(ref):
+        migrate.migrate_parts(ref)
+
+
+def _make_tables(ref: LakeRef) -> None:
+    """Tables, columns and views made when missing; a current lake is only read."""
+    import duckdb
+
     if ref.catalog_exists():
-        with connect(ref, read_only=True) as con:
-            current = is_current(con)
-    if not current:
+        try:
+            with connect(ref, read_only=True) as con:
+                if is_current(con):
+                    return
+        except LakeError as exc:
+            if "does not exist" not in str(exc):  # a new PostgreSQL database: made below
+                raise
+    try:
         with connect(ref) as con:
             con.execute("BEGIN")
             if ensure_tables(con):
                 con.execute("CALL lake.set_commit_message('longdoc', '', extra_info => '{\"event\": \"schema\"}')")
             con.execute("COMMIT")
-    _ready.add(ref)
-    if migrate.old_layout(ref) or migrate.has_leftovers(ref):
-        migrate.migrate_parts(ref)
+    except duckdb.Error as exc:
+        raise LakeError(f"cannot make the lake's tables: {first_line(exc)}") from exc
 
 
 def _filter_sql(con: Any, table: str, where: Where | None) -> tuple[str, list[Any]]:
@@ -212,9 +233,14 @@ def _commit_once(con: Any, tables: Mapping[str, pa.Table], run_id: str, event: s
             f"INSERT INTO {LAKE}._completion VALUES (?, ?, ?, ?, now())", [done.stage, done.config_id, done.shard_key, run_id]
         )
     extra = {"event": event, "writer": writer} | ({"stage": done.stage, "shard": done.shard_key} if done else {})
+    _finish(con, run_id, extra)
+    return added
+
+
+def _finish(con: Any, run_id: str, extra: Mapping[str, str]) -> None:
+    """Name the run in the snapshot, and commit."""
     con.execute("CALL lake.set_commit_message('longdoc', ?, extra_info => ?)", [run_id, json.dumps(extra)])
     con.execute("COMMIT")
-    return added
 
 
 def commit_completions(ref: LakeRef, done: Sequence[Completion], run_id: str = "") -> None:

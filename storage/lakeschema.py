@@ -85,6 +85,8 @@ def ensure_tables(con: Any) -> bool:
         if table not in tables:
             con.execute(f"CREATE TABLE {LAKE}.{table} ({ddl})")
             changed = True
+    if "_claim" not in tables:  # a row from the start: every claim deletes one, so two conflict
+        con.execute(f"INSERT INTO {LAKE}._claim VALUES ('', now())")
     for name, sql in VIEWS.items():
         if name not in views:
             con.execute(f"CREATE VIEW {LAKE}.{name} AS {sql}")

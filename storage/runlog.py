@@ -94,6 +94,7 @@ def run_end_snapshot(con: Any, run_id: str) -> int:
 def interrupted(ref: LakeRef, any_host: bool = False) -> list[Flight]:
     """Runs in flight whose process is gone: on this host, a pid that no longer lives; with
     `any_host`, every run in flight (rebuild's choice, when the operator knows none runs)."""
+    lakeio.ensure_lake(ref)
     with connect(ref, read_only=True) as con:
         open_runs = [f for f in flights(con).values() if f.end is None]
     here = socket.gethostname()

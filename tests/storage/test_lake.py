@@ -17,6 +17,7 @@ import pytest
 
 from storage import runlog, warehouse
 from storage.datasets import Store
+from storage.lake import connect
 from storage.lakeio import Completion
 from storage.sandbox import QueryLimits
 from storage.warehouse import WarehouseError
@@ -29,6 +30,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "release-0bd420b"
 WRITER = """
 import sys
 from storage.datasets import Store
+from storage.lake import connect
 from tests.conftest import document_row
 root, catalog, start, n, batch, tag = sys.argv[1], sys.argv[2] or None, *map(int, sys.argv[3:6]), sys.argv[6]
 store = Store(root, catalog)
@@ -74,15 +76,13 @@ DIES_BEFORE_COMMIT = """
 import os, sys
 from storage import lakeio
 from storage.datasets import Store
+from storage.lake import connect
 from tests.conftest import document_row
 store = Store(sys.argv[1])
-def die(con, *args):
+def die(con, run_id, extra):
+    assert con.execute("SELECT count(*) FROM lake._completion").fetchone() == (1,)  # written, not committed
     os._exit(9)
-real = lakeio._commit_once
-def cut(con, tables, run_id, event, done):
-    con.execute = (lambda execute: lambda sql, *a: die(con) if sql == "COMMIT" else execute(sql, *a))(con.execute)
-    return real(con, tables, run_id, event, done)
-lakeio._commit_once = cut
+lakeio._finish = die
 store.commit({"documents": [document_row("x", "text x")]}, "r1", "stage", lakeio.Completion("segment", "cfg", "k"))
 """
 
@@ -167,7 +167,9 @@ def test_the_sandbox_connection_reaches_only_the_lake(tmp_path: Path, monkeypatc
     store = Store(str(tmp_path / "data"))
     store.add("documents", [document_row("a", "text a")] * 1 + [document_row(f"d{i}", "t") for i in range(50)])
     monkeypatch.chdir(tmp_path)
-    con = warehouse.sandboxed(store.lake, 10**6, QueryLimits())
+    with connect(store.lake, read_only=True) as lake:
+        snapshot = runlog.visible_snapshot(lake)
+    con = warehouse.sandboxed(store.lake, snapshot, QueryLimits())
     try:
         assert con.execute("SELECT count(*) FROM documents").fetchone() == (51,)
         for sql in (
