@@ -172,7 +172,6 @@ def main() -> None:
 
 
 def _label_segments(store: Any, plan: Any, doc_ids: list[str]) -> dict[str, list[tuple[int, int, dict[str, float]]]]:
-    
 
     segs = store.read(
         "segments",
@@ -191,7 +190,7 @@ def _label_segments(store: Any, plan: Any, doc_ids: list[str]) -> dict[str, list
 
 def _repaired(store: Any, plan: Any, doc_ids: list[str]) -> dict[str, list[str]]:
     """Per document, its segment summaries in order, each repaired against its segment's text."""
-    
+
     from tasks.prose import repair_summary
 
     segs = store.read(

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from storage import lakeio
+from storage import lakeio, migrate
 from storage.lake import LakeError, LakeRef
 from storage.lakeio import Completion, Where
 
@@ -84,7 +84,13 @@ class Store:
 
     @property
     def lake(self) -> LakeRef:
-        return LakeRef(self.root, self.catalog)
+        """The lake, opened once per process (a data directory of the old layout migrated)."""
+        ref = LakeRef(self.root, self.catalog)
+        try:
+            migrate.open_lake(ref)
+        except LakeError as exc:
+            raise StoreWriteError(str(exc)) from exc
+        return ref
 
     @functools.cached_property
     def fs_and_base(self) -> tuple[pafs.FileSystem, str]:
@@ -142,7 +148,7 @@ class Store:
             with fs.open_output_stream(probe) as out:
                 out.write(b"ok")
             fs.delete_file(probe)
-            lakeio.ensure_lake(self.lake)
+            migrate.open_lake(LakeRef(self.root, self.catalog))
         except (StorageError, LakeError) as exc:  # a URL that names no store: the message names it
             raise StoreWriteError(str(exc)) from exc
         except OSError as exc:

@@ -141,7 +141,11 @@ def add_s3_secret(con: Any) -> None:
     endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     if endpoint:
         scheme, _, host = endpoint.partition("://")
-        parts += [f"ENDPOINT '{_quote(host.rstrip('/'))}'", "URL_STYLE 'path'", f"USE_SSL {str(scheme == 'https').lower()}"]
+        parts += [
+            f"ENDPOINT '{_quote(host.rstrip('/'))}'",
+            "URL_STYLE 'path'",
+            f"USE_SSL {str(scheme == 'https').lower()}",
+        ]
     con.execute(f"CREATE OR REPLACE SECRET longdoc_s3 ({', '.join(parts)})")
 
 

@@ -53,11 +53,9 @@ def _check_columns(table: str, names: Sequence[str]) -> None:
 
 def ensure_lake(ref: LakeRef) -> None:
     """Make the lake's tables once per process (a lake made by an older release gets its new
-    columns; a current one is only read); migrate a data directory of the Parquet-parts layout."""
+    columns; a current one is only read)."""
     if ref in _ready:
         return
-    from storage import migrate
-
     for attempt in range(COMMIT_ATTEMPTS):
         try:
             _make_tables(ref)
@@ -68,8 +66,6 @@ def ensure_lake(ref: LakeRef) -> None:
                 raise
             time.sleep(0.1 * (1 + attempt % 5))
     _ready.add(ref)
-    if migrate.old_layout(ref) or migrate.has_leftovers(ref):
-        migrate.migrate_parts(ref)
 
 
 def _make_tables(ref: LakeRef) -> None:
@@ -112,7 +108,10 @@ def _filter_sql(con: Any, table: str, where: Where | None) -> tuple[str, list[An
 
 def _cast(table: str, data: pa.Table, columns: Sequence[str]) -> pa.Table:
     schema = pa.schema([SCHEMAS[table].field(c) for c in columns])
-    arrays = [data.column(i).cast(schema.field(i).type) if data.num_rows else pa.array([], schema.field(i).type) for i in range(len(columns))]
+    arrays = [
+        data.column(i).cast(schema.field(i).type) if data.num_rows else pa.array([], schema.field(i).type)
+        for i in range(len(columns))
+    ]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -127,7 +126,11 @@ def _json(table: str) -> tuple[str, ...]:
 
 
 def read(
-    ref: LakeRef, table: str, columns: Sequence[str] | None = None, where: Where | None = None, snapshot: int | None = None
+    ref: LakeRef,
+    table: str,
+    columns: Sequence[str] | None = None,
+    where: Where | None = None,
+    snapshot: int | None = None,
 ) -> pa.Table:
     """The rows of a table (some columns, filtered), as the lake stands now or at `snapshot`."""
     names = list(columns or SCHEMAS[table].names)
@@ -153,7 +156,8 @@ def iter_batches(
     while True:
         with connect(ref, read_only=True, snapshot=snapshot) as con:
             clause, params = _filter_sql(con, table, where)
-            sql = f"SELECT {_select(table, names)} FROM {LAKE}.{table}{clause} ORDER BY {order} LIMIT {PAGE_ROWS} OFFSET {offset}"
+            sql = f"SELECT {_select(table, names)} FROM {LAKE}.{table}{clause} ORDER BY {order}"
+            sql += f" LIMIT {PAGE_ROWS} OFFSET {offset}"
             page = _cast(table, _arrow(con.execute(sql, params)), names)
         yield from page.to_batches(max_chunksize=batch_size)
         if page.num_rows < PAGE_ROWS:
@@ -215,7 +219,9 @@ def commit(
     raise AssertionError("unreachable")
 
 
-def _commit_once(con: Any, tables: Mapping[str, pa.Table], run_id: str, event: str, done: Completion | None) -> dict[str, int]:
+def _commit_once(
+    con: Any, tables: Mapping[str, pa.Table], run_id: str, event: str, done: Completion | None
+) -> dict[str, int]:
     added: dict[str, int] = {}
     con.execute("BEGIN")
     writer = f"{socket.gethostname()}:{os.getpid()}"
@@ -230,7 +236,8 @@ def _commit_once(con: Any, tables: Mapping[str, pa.Table], run_id: str, event: s
         added[name] = _insert_new(con, name, data)
     if done:
         con.execute(
-            f"INSERT INTO {LAKE}._completion VALUES (?, ?, ?, ?, now())", [done.stage, done.config_id, done.shard_key, run_id]
+            f"INSERT INTO {LAKE}._completion VALUES (?, ?, ?, ?, now())",
+            [done.stage, done.config_id, done.shard_key, run_id],
         )
     extra = {"event": event, "writer": writer} | ({"stage": done.stage, "shard": done.shard_key} if done else {})
     _finish(con, run_id, extra)

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.schema import JSON_COLUMNS, SCHEMAS
-
 from storage.lake import LAKE
+from storage.schema import JSON_COLUMNS, SCHEMAS
 
 DUCK_TYPES = {
     "string": "VARCHAR",
@@ -70,7 +69,9 @@ def ensure_tables(con: Any) -> bool:
         ).fetchall()
     )
     tables = {table for table, _ in have}
-    views = {row[0] for row in con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = ?", [LAKE]).fetchall()}
+    views = {
+        row[0] for row in con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = ?", [LAKE]).fetchall()
+    }
     changed = False
     for table in SCHEMAS:
         if table not in tables:

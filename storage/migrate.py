@@ -39,6 +39,20 @@ def old_layout(ref: LakeRef) -> list[Path]:
     return [base / t for t in SCHEMAS if (base / t).is_dir() and any((base / t).glob("*.parquet"))]
 
 
+_opened: set[LakeRef] = set()
+
+
+def open_lake(ref: LakeRef) -> None:
+    """The lake made current, once per process, and a data directory of the old layout migrated
+    into it on first open."""
+    if ref in _opened:
+        return
+    lakeio.ensure_lake(ref)
+    if old_layout(ref) or has_leftovers(ref):
+        migrate_parts(ref)
+    _opened.add(ref)
+
+
 def has_leftovers(ref: LakeRef) -> bool:
     base = Path(ref.data_path)
     return ref.is_local and ((base / MARKER_DIR).is_dir() or (base / OLD_FILES[0]).exists())
@@ -56,7 +70,11 @@ def migrate_parts(ref: LakeRef) -> dict[str, int]:
     for folder in folders:
         table = folder.name
         infos = sorted(
-            (i for i in fs.get_file_info(pafs.FileSelector(str(folder))) if i.is_file and i.base_name.endswith(".parquet")),
+            (
+                i
+                for i in fs.get_file_info(pafs.FileSelector(str(folder)))
+                if i.is_file and i.base_name.endswith(".parquet")
+            ),
             key=lambda i: i.path,
         )
         usable, _ = split_parts(fs, table, [i for i in infos if not i.base_name.startswith(".")])

@@ -138,7 +138,8 @@ def check_reaches_only_tables(sql: str) -> None:
 
     import duckdb
 
-    tree = json.loads(duckdb.connect(":memory:").execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+    row = duckdb.connect(":memory:").execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    tree = json.loads(row[0]) if row else {}
     if tree.get("error"):
         raise QueryRefused(str(tree.get("error_message", "cannot parse the statement")))
     stack: list[Any] = [tree]

@@ -37,7 +37,7 @@ def _ready(store: Store) -> LakeRef:
             raise WarehouseError(f"no data directory at {ref.data_path.rstrip('/')}")
         if not ref.catalog_exists() and not migrate.old_layout(ref) and not migrate.has_leftovers(ref):
             raise WarehouseError(f"no lake at {ref.catalog_uri().removeprefix('ducklake:')}: run `longdoc run` first")
-        lakeio.ensure_lake(ref)
+        migrate.open_lake(ref)
     except LakeError as exc:
         raise WarehouseError(str(exc)) from exc
     return ref
@@ -100,8 +100,8 @@ def rebuild(store: Store, close_all_runs: bool = False) -> RebuildReport:
     and every data file the catalog names checked to exist (named when missing)."""
     ref = store.lake
     try:
-        migrated = migrate.migrate_parts(ref) if migrate.old_layout(ref) or migrate.has_leftovers(ref) else {}
         lakeio.ensure_lake(ref)
+        migrated = migrate.migrate_parts(ref) if migrate.old_layout(ref) or migrate.has_leftovers(ref) else {}
         closed = runlog.close_interrupted(ref, any_host=close_all_runs)
         with connect(ref) as con:
             con.execute("BEGIN")
@@ -111,7 +111,10 @@ def rebuild(store: Store, close_all_runs: bool = False) -> RebuildReport:
             con.execute("COMMIT")
             files: list[str] = []
             for table in _tables(con):
-                files += [r[0] for r in con.execute(f"SELECT data_file FROM ducklake_list_files('{LAKE}', ?)", [table]).fetchall()]
+                files += [
+                    r[0]
+                    for r in con.execute(f"SELECT data_file FROM ducklake_list_files('{LAKE}', ?)", [table]).fetchall()
+                ]
     except LakeError as exc:
         raise WarehouseError(str(exc)) from exc
     missing = sorted({f for f in files if ref.is_local and not Path(f).exists()})
@@ -119,7 +122,9 @@ def rebuild(store: Store, close_all_runs: bool = False) -> RebuildReport:
 
 
 def _tables(con: Any) -> list[str]:
-    return [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]).fetchall()]
+    return [
+        r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]).fetchall()
+    ]
 
 
 def compact(store: Store, retain: timedelta) -> dict[str, int]:
@@ -137,7 +142,9 @@ def compact(store: Store, retain: timedelta) -> dict[str, int]:
                 "least(now() - to_microseconds(?), coalesce(?::TIMESTAMPTZ, now())))",
                 [int(retain.total_seconds() * 1_000_000), keep_from],
             ).fetchone()[0]
-            cleaned = con.execute(f"SELECT count(*) FROM ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)").fetchone()[0]
+            cleaned = con.execute(
+                f"SELECT count(*) FROM ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)"
+            ).fetchone()[0]
             after = _file_count(con)
     except LakeError as exc:
         raise WarehouseError(str(exc)) from exc
@@ -147,7 +154,12 @@ def compact(store: Store, retain: timedelta) -> dict[str, int]:
         if isinstance(exc, duckdb.Error):
             raise WarehouseError(f"cannot compact the lake: {first_line(exc)}") from exc
         raise
-    return {"data_files_before": before, "data_files_after": after, "snapshots_expired": int(expired), "files_deleted": int(cleaned)}
+    return {
+        "data_files_before": before,
+        "data_files_after": after,
+        "snapshots_expired": int(expired),
+        "files_deleted": int(cleaned),
+    }
 
 
 def _file_count(con: Any) -> int:
@@ -160,5 +172,7 @@ def _oldest_open_start(con: Any) -> Any:
     starts = [f.start for f in runlog.flights(con).values() if f.end is None]
     if not starts:
         return None
-    row = con.execute(f"SELECT snapshot_time FROM ducklake_snapshots('{LAKE}') WHERE snapshot_id = ?", [min(starts)]).fetchone()
+    row = con.execute(
+        f"SELECT snapshot_time FROM ducklake_snapshots('{LAKE}') WHERE snapshot_id = ?", [min(starts)]
+    ).fetchone()
     return row[0] if row else None

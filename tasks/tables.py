@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-
 from storage.datasets import Store
 
 
@@ -52,9 +51,7 @@ def segment_results(
         columns=["segment_id", "doc_id", "seq", "n_tokens", "overlap_tokens"],
         where={"segmenter": segmenter_id, "doc_id": doc_ids},
     ).to_pylist()
-    rows = store.read(
-        table, columns=["segment_id", *columns], where={"model": model_id, "doc_id": doc_ids}
-    ).to_pylist()
+    rows = store.read(table, columns=["segment_id", *columns], where={"model": model_id, "doc_id": doc_ids}).to_pylist()
     result = {r["segment_id"]: r for r in rows}
     out: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for seg in sorted(segments, key=lambda s: (s["doc_id"], s["seq"])):

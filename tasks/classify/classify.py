@@ -131,10 +131,10 @@ def classify_segments(
     chunk_rows: int = 2048,
 ) -> dict[str, int]:
     """Label every segment of these documents that has no label from this classifier yet,
-    a chunk at a time (one part file per chunk), so memory stays flat."""
+    a chunk at a time, so memory stays flat (the rows are committed when the stage ends)."""
     total, chunks = pending_segments(store, segmenter_id, doc_ids, "segment_labels", spec.model_id, chunk_rows)
     counts = {"segments_classified": 0, "classify_tokens": 0, "classify_truncated_tokens": 0}
-    for k, chunk in enumerate(chunks):
+    for chunk in chunks:
         scored = score_texts(
             spec, [r["text"] for r in chunk], device, shifted(progress, counts["segments_classified"], total)
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from storage.datasets import Store
 from tasks.run.results import IngestResult, RunReport, SegmentResult, ShardResult
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 
-
 from storage.datasets import Store
 from tasks.aggregate.aggregate import DocumentLabel, doc_labels, doc_segment_summaries, result_rows
 from tasks.aggregate.merge import MERGE_BUDGET_FACTOR, merge_extractive

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-
 from storage.datasets import Store, split_uri
 from tasks.errors import LongdocError
 from tasks.formats.limits import Limits, RejectedInput

@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-
 from storage.datasets import Store
 from tasks.segment.segmenter import Segmenter, Span
 from tasks.tables import load_texts
@@ -46,9 +45,7 @@ def release_arrow_memory() -> None:
 
 def segment_documents(store: Store, doc_ids: list[str], segmenter: Segmenter, part: str) -> dict[str, int]:
     """Segment the documents not yet segmented this way; returns counts."""
-    done = store.read("segments", columns=["doc_id"], where={"segmenter": segmenter.segmenter_id}).column(
-        "doc_id"
-    )
+    done = store.read("segments", columns=["doc_id"], where={"segmenter": segmenter.segmenter_id}).column("doc_id")
     todo = sorted(set(doc_ids) - set(done.to_pylist()))
     rows: list[dict[str, Any]] = []
     for batch in range(0, len(todo), SEGMENT_BATCH_DOCUMENTS):

@@ -236,7 +236,7 @@ def summarize_segments(
     chunk_rows: int = 512,
 ) -> dict[str, int]:
     """Summarize every segment of these documents not yet summarized by this summarizer, a
-    chunk at a time (one part file per chunk), so memory stays flat."""
+    chunk at a time, so memory stays flat (the rows are committed when the stage ends)."""
     total, chunks = pending_segments(store, segmenter_id, doc_ids, "segment_summaries", spec.model_id, chunk_rows)
     counts = dict.fromkeys(
         (
@@ -248,7 +248,7 @@ def summarize_segments(
         ),
         0,
     )
-    for k, chunk in enumerate(chunks):
+    for chunk in chunks:
         done = counts["segments_summarized"]
         summaries = summarize_texts(spec, [r["text"] for r in chunk], device, shifted(progress, done, total))
         rows = [

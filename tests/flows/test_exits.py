@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,6 @@ import pytest
 from storage.datasets import Store, StoreWriteError
 from tasks.errors import Cancelled, ModelError
 from tasks.inference.engine import BatchLimits, Cancellation, run_batched
-from tasks.run.results import RunResults
-from tasks.run.steps import new_run_id, step_record_run
 from tests.conftest import document_row
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,6 +163,22 @@ def test_errors_no_retry_can_fix_are_not_retried(tmp_path: Path) -> None:
         assert not retried(OSError(permanent, os.strerror(permanent)))
     assert not retried(ModelError("the loader refused the weights"))
     assert retried(OSError(errno.EIO, "Input/output error")) and retried(RuntimeError("flaky"))
+
+
+class CancelledAfter(Cancellation):
+    """A cancellation requested once it has been looked at `reads` times: a signal that lands
+    in the middle of a generation, at a known decode step."""
+
+    def __init__(self, reads: int) -> None:
+        super().__init__()
+        self.reads_left = reads
+
+    @property
+    def requested(self) -> bool:
+        self.reads_left -= 1
+        if self.reads_left == 0:
+            self.request("interrupted by SIGTERM")
+        return super().requested
 
 
 def test_generation_stops_at_the_next_decode_step(tiny_llama: str) -> None:

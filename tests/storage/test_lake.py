@@ -53,7 +53,9 @@ def _counts(store: Store) -> tuple[int, int]:
 def run_writers(root: str, catalog: str | None) -> Store:
     """Three processes at once, their documents overlapping (0-59, 30-89, 0-89): one row per key."""
     spans = [(0, 60, 7), (30, 60, 5), (0, 90, 11)]
-    writers = [_python(WRITER, root, catalog or "", str(a), str(n), str(b), f"w{i}") for i, (a, n, b) in enumerate(spans)]
+    writers = [
+        _python(WRITER, root, catalog or "", str(a), str(n), str(b), f"w{i}") for i, (a, n, b) in enumerate(spans)
+    ]
     for writer in writers:
         _, err = writer.communicate(timeout=600)
         assert writer.returncode == 0, err[-3000:]
@@ -130,7 +132,8 @@ def test_readers_see_whole_runs_and_as_of_answers_as_after_a_run(tmp_path: Path)
     runlog.end(store.lake, _run_row("run3", "completed"))
     assert _ids(store) == ["a", "b", "c"]
     assert _ids(store, as_of="run1") == ["a"]
-    assert _ids(store, as_of="run2") == ["a", "b", "c"][:2] + ["c"]  # run3's shard was committed before run2 ended
+    # As the lake stood when run2 ended: run3 had committed a shard by then, and it shows.
+    assert _ids(store, as_of="run2") == ["a", "b", "c"]
     _, rows = warehouse.query(store, "SELECT run_id, status, snapshot_id FROM runs ORDER BY run_id")
     assert [r[:2] for r in rows] == [("run1", "completed"), ("run2", "completed"), ("run3", "completed")]
     assert rows[0][2] < rows[1][2] < rows[2][2]  # each run's final snapshot
@@ -142,7 +145,8 @@ def test_readers_see_whole_runs_and_as_of_answers_as_after_a_run(tmp_path: Path)
 def test_a_killed_run_is_closed_by_the_next_one_and_its_shards_show(tmp_path: Path) -> None:
     root = str(tmp_path / "data")
     code = (
-        "import sys\nfrom datetime import UTC, datetime\nfrom storage import runlog\nfrom storage.datasets import Store\n"
+        "import sys\nfrom datetime import UTC, datetime\nfrom storage import runlog\n"
+        "from storage.datasets import Store\n"
         "from tests.conftest import document_row\nstore = Store(sys.argv[1])\n"
         "runlog.begin(store.lake, {'run_id': 'dead', 'status': 'running', 'started_at': datetime.now(UTC)})\n"
         "store.add('documents', [document_row('a', 'text a')], 'dead')\n"
