@@ -1,5 +1,5 @@
-"""One whole run (ingest, the shard pipeline of tasks/run/pipeline.py, record + warehouse
-load) as the flow runs it but without Prefect, in a process of its own, so tests can kill it with SIGKILL.
+"""One whole run (begin, ingest, the shard pipeline of tasks/run/pipeline.py, the run record
+) as the flow runs it but without Prefect, in a process of its own, so tests can kill it with SIGKILL.
 
     python -m tests.stage_runner serve
 
@@ -36,6 +36,7 @@ def run(data_dir: str, inbox: str, classifier: str, summarizer: str) -> RunRepor
     )
     plan, store = params.make_plan(), Store(data_dir)
     run_id, started = steps.new_run_id(), datetime.now(UTC)
+    steps.step_begin_run(store, run_id, None, started, params.model_dump())
     ingested = steps.step_ingest(store, params.inputs, run_id, params.limits())
     shards = steps.step_shard(store, ingested.doc_ids, params.shard_documents)
     per_shard = [run_shard(store, plan, shard, run_id, "cpu") for shard in shards]

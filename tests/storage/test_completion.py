@@ -1,11 +1,11 @@
-"""Completion recorded where the data is: a shard stage is skipped only when the data directory's
-own marker says it is done and every part file the marker names is still there. A copied, a
-partly deleted and an old restored data directory each get exactly the missing work done,
-nothing twice (rows and duplicates counted with DuckDB, inference counted in the run's counts)."""
+"""Completion recorded where the data is: a shard stage is skipped only when the lake holds its
+completion row, committed in the same transaction as the stage's rows (tests/storage/test_lake.py
+kills a stage between the two). A copied and an old restored data directory each get exactly the
+missing work done, nothing twice (rows and distinct keys counted in the lake, inference counted
+in the run's counts); a data file lost from under the catalog is named by `rebuild`."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -13,12 +13,11 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from flows.params import ProcessParams
-from storage import completion, warehouse
+from storage import warehouse
 from storage.datasets import Store
 from storage.schema import KEYS
 from tasks.run import steps
@@ -64,20 +63,11 @@ def run(options: ProcessParams) -> tuple[Counter[str], list[Shard]]:
 
 
 def table_counts(data: Path) -> dict[str, tuple[int, int]]:
-    """(rows, distinct keys) per result table, read from the Parquet parts with DuckDB."""
-    import duckdb
-
+    """(rows, distinct keys) per result table, as the lake holds them now."""
     counts = {}
     for table in TABLES:
-        parts = sorted((data / table).glob("*.parquet"))
-        if not parts:
-            counts[table] = (0, 0)
-            continue
-        files = ", ".join(f"'{p}'" for p in parts)
-        key = ", ".join(KEYS[table])
-        row = duckdb.sql(f"SELECT count(*), count(DISTINCT ({key})) FROM read_parquet([{files}])").fetchone()
-        assert row is not None
-        counts[table] = (int(row[0]), int(row[1]))
+        rows = Store(str(data)).read(table, list(KEYS[table])).to_pylist()
+        counts[table] = (len(rows), len({tuple(r.values()) for r in rows}))
     return counts
 
 
@@ -106,34 +96,21 @@ def test_a_copied_directory_does_what_the_copy_lacks(
     totals, shards = run(params(copy, inbox, tiny_bert_classifier, tiny_llama))
     assert all(totals[f"{stage}_shards_skipped"] == len(shards) for stage in STAGES)  # all there: all skipped
     assert totals["segments_classified"] == totals["segments_summarized"] == 0
-    for table in ("segment_labels", "document_results"):  # a copy taken before the results were made
-        shutil.rmtree(copy / table)
-    totals, _ = run(params(copy, inbox, tiny_bert_classifier, tiny_llama))
-    assert totals["segments_classified"] == counts["segment_labels"][0]
-    assert totals["document_results_new"] == 5
-    assert totals["segments_summarized"] == totals["segments_new"] == 0
-    assert totals["segment_shards_skipped"] == totals["summarize_shards_skipped"] == 3
-    assert totals["classify_shards_skipped"] == totals["aggregate_shards_skipped"] == 0
     assert table_counts(copy) == counts
 
 
-def test_a_partly_deleted_directory_redoes_exactly_the_missing_rows(complete, tiny_bert_classifier, tiny_llama) -> None:
-    import pyarrow.parquet as pq
+def test_a_data_file_lost_from_under_the_catalog_is_named(complete) -> None:
+    """The lake's catalog names its data files; one deleted behind its back cannot be skipped
+    over silently: `rebuild` names it (and reads of it fail, never answer without it)."""
+    from datetime import timedelta
 
-    inbox, data, counts = complete
-    lost = Counter()
-    for table in ("segments", "segment_labels", "document_results"):
-        part = sorted((data / table).glob("*.parquet"))[-1]
-        lost[table] = pq.read_metadata(part).num_rows
-        part.unlink()
-    totals, _ = run(params(data, inbox, tiny_bert_classifier, tiny_llama))
-    assert totals["classifier_segments_new"] + totals["summarizer_segments_new"] == lost["segments"] > 0
-    assert totals["segments_classified"] == lost["segment_labels"] > 0
-    assert totals["document_results_new"] == lost["document_results"] > 0
-    assert totals["segments_summarized"] == 0
-    assert table_counts(data) == counts
-    again, shards = run(params(data, inbox, tiny_bert_classifier, tiny_llama))  # the mended markers hold
-    assert all(again[f"{stage}_shards_skipped"] == len(shards) for stage in STAGES)
+    _, data, _ = complete
+    warehouse.compact(Store(str(data)), timedelta(days=7))  # small commits' rows, inlined in the catalog, into files
+    lost = sorted((data / "main" / "segment_labels").glob("*.parquet"))[-1]
+    lost.unlink()
+    assert warehouse.rebuild(Store(str(data))).missing_files == [str(lost)]
+    with pytest.raises(warehouse.WarehouseError):
+        warehouse.query(Store(str(data)), "SELECT count(*) FROM segment_labels")
 
 
 def test_an_old_backup_gets_the_newer_inputs_done(tmp_path: Path, tiny_bert_classifier: str) -> None:
@@ -151,53 +128,6 @@ def test_an_old_backup_gets_the_newer_inputs_done(tmp_path: Path, tiny_bert_clas
     assert totals["segments_classified"] == after["segment_labels"][0] - before["segment_labels"][0] > 0
     assert totals["document_results_new"] == 4
     assert table_counts(data) == after and no_duplicates(after)
-
-
-def test_markers_name_their_parts_and_distrust_anything_else(tmp_path: Path) -> None:
-    from tests.conftest import document_row
-
-    store = Store(str(tmp_path))
-    rows = [document_row(f"d{n}", f"text {n}") for n in range(3)]
-    paths = [store.write_part("documents", rows[:2], "p1"), store.write_part("documents", rows[2:], "p2")]
-    import pyarrow.compute as pc
-
-    outputs = [("documents", pc.field("doc_id") == "d2"), ("segments", pc.field("doc_id") == "d2")]
-    parts = completion.output_parts(store, outputs)
-    assert parts == {"documents/p2.parquet": os.path.getsize(str(paths[1]))}  # only the part holding d2
-    name = completion.marker_name("segment", "c0ffee", "abc123")
-    assert not completion.is_done(store, name)
-    completion.record(store, name, parts, {"stage": "segment"})
-    assert completion.is_done(store, name)
-    assert [p.name for p in (tmp_path / completion.MARKER_DIR).iterdir()] == [f"{name}.json"]  # no temporary left
-    # Markers are no part of any table, nor of the warehouse.
-    assert store.read("documents").num_rows == 3 and store.parts("segments") == []
-    warehouse.sync(store)
-    assert warehouse.query(store, "SELECT count(*) FROM documents")[1] == [(3,)]
-
-    marker = tmp_path / completion.MARKER_DIR / f"{name}.json"
-    body = json.loads(marker.read_text())
-    hostile: list[Any] = [
-        {"documents/p2.parquet": body["parts"]["documents/p2.parquet"] + 1},  # the size changed
-        {"../../etc/passwd": 1},
-        {"documents/../documents/p2.parquet": 10},
-        {"documents/.hidden.parquet": 0},
-        {"nosuch/p2.parquet": 0},
-        {"documents/p2.parquet": True},
-        ["documents/p2.parquet"],
-    ]
-    for parts_field in hostile:
-        marker.write_text(json.dumps(body | {"parts": parts_field}))
-        assert not completion.is_done(store, name), parts_field
-    for garbage in ("", "{", "[]", json.dumps(body | {"version": 99})):
-        marker.write_text(garbage)
-        assert not completion.is_done(store, name)
-    marker.write_text(json.dumps(body))
-    assert completion.is_done(store, name)
-    Path(str(paths[1])).unlink()
-    assert not completion.is_done(store, name)
-    for bad in ("../x", "a/b", "x" * 200):
-        with pytest.raises(ValueError):
-            completion.marker_name("segment", bad, "k")
 
 
 @pytest.mark.prefect
@@ -235,24 +165,3 @@ def test_an_old_backup_through_the_cli(tmp_path: Path, tiny_bert_classifier: str
     assert table_counts(data) == after and no_duplicates(after)
     rows = warehouse.query(Store(str(data)), "SELECT count(*), count(DISTINCT doc_id) FROM document_results")[1]
     assert rows == [(7, 7)]
-
-
-def test_markers_in_an_object_store(s3: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same through the storage seam on S3 (moto): written whole, checked, distrusted once a
-    named part is gone."""
-    import pyarrow.compute as pc
-
-    from tests.conftest import document_row
-
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
-        monkeypatch.setenv(variable, s3[variable])
-    store = Store("s3://longdoc-test/markers")
-    part = store.write_part("documents", [document_row("d1", "text")], "p1")
-    parts = completion.output_parts(store, [("documents", pc.field("doc_id") == "d1")])
-    assert list(parts) == ["documents/p1.parquet"]
-    name = completion.marker_name("aggregate", "c0ffee", "k1")
-    assert not completion.is_done(store, name)
-    completion.record(store, name, parts, {"stage": "aggregate"})
-    assert completion.is_done(store, name) and store.read("documents").num_rows == 1
-    store.fs_and_base[0].delete_file(str(part))
-    assert not completion.is_done(store, name)

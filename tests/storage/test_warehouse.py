@@ -1,152 +1,99 @@
-"""The DuckDB warehouse: idempotent loads, read-only queries, rebuild from Parquet alone, and
-loads that go past foreign or damaged part files and a damaged warehouse."""
+"""The lake's tables: keys stored once, read-only queries with one-line errors, a reader that
+keeps its snapshot while a writer commits, a lake made before a column was added, and the
+typed reads (filters bound, never spliced into SQL)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from storage import warehouse
 from storage.datasets import Store
+from storage.lake import LAKE, LakeRef, connect
 from storage.warehouse import WarehouseError
-from tasks.run.results import RunResults
-from tasks.run.steps import step_record_run
 from tests.conftest import document_row as _doc
-from tests.helpers import plant_bad_parts
 
 
-def test_sync_is_idempotent_and_rebuild_reproduces_tables(tmp_path: Path) -> None:
+def test_a_key_is_stored_once_across_commits_and_within_one(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "data"))
-    store.write_part("documents", [_doc("a", "alpha"), _doc("b", "beta")], "run1-ingest")
-    assert warehouse.sync(store) == {"documents": 2}
-    store.write_part("documents", [_doc("b", "beta"), _doc("c", "gamma")], "run2-ingest")
-    assert warehouse.sync(store) == {"documents": 1}  # b is already there
-    assert warehouse.sync(store) == {}
+    assert store.add("documents", [_doc("a", "alpha"), _doc("b", "beta"), _doc("b", "beta")]) == 2
+    assert store.add("documents", [_doc("b", "beta"), _doc("c", "gamma")]) == 1  # b is there
+    assert store.add("documents", [_doc("c", "gamma")]) == 0
     _, rows = warehouse.query(store, "SELECT doc_id, text FROM documents ORDER BY doc_id")
     assert rows == [("a", "alpha"), ("b", "beta"), ("c", "gamma")]
-    warehouse.warehouse_path(store).unlink()
-    warehouse.sync(store, rebuild=True)
-    assert warehouse.query(store, "SELECT doc_id, text FROM documents ORDER BY doc_id")[1] == rows
+
+
+def test_runs_rows_are_replaced_not_duplicated(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "data"))
+    store.add("runs", [{"run_id": "r", "status": "running"}])
+    store.add("runs", [{"run_id": "r", "status": "completed"}])
+    assert store.read("runs", ["run_id", "status"]).to_pylist() == [{"run_id": "r", "status": "completed"}]
+
+
+def test_typed_reads_bind_their_filters(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "data"))
+    store.add("documents", [_doc(f"d{i}", f"text {i}") for i in range(30)])
+    hostile = "x' OR '1'='1"
+    assert store.read("documents", ["doc_id"], {"doc_id": hostile}).num_rows == 0
+    assert store.read("documents", ["doc_id"], {"doc_id": [hostile, "d3", "d7"]}).column(0).to_pylist() in (
+        ["d3", "d7"],
+        ["d7", "d3"],
+    )
+    assert store.read("documents", ["doc_id"], {"doc_id": []}).num_rows == 0
+    with pytest.raises(ValueError, match="no column"):
+        store.read("documents", ["doc_id"], {"doc_id = doc_id OR 1": "x"})
+    batches = list(store.iter_batches("documents", ["doc_id", "text"], {"format": "txt"}, batch_size=7))
+    assert sum(b.num_rows for b in batches) == 30 and max(b.num_rows for b in batches) == 7
 
 
 def test_queries_are_read_only_and_errors_are_one_line(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "data"))
-    store.write_part("documents", [_doc("a", "alpha")], "run1-ingest")
-    warehouse.sync(store)
-    with pytest.raises(WarehouseError) as err:
-        warehouse.query(store, "DELETE FROM documents")
-    assert "\n" not in str(err.value)
-    with pytest.raises(WarehouseError):
-        warehouse.query(store, "SELEC nonsense")
+    store.add("documents", [_doc("a", "alpha")])
+    for sql in ("DELETE FROM documents", "SELEC nonsense", "SELECT nope FROM documents"):
+        with pytest.raises(WarehouseError) as err:
+            warehouse.query(store, sql)
+        assert "\n" not in str(err.value)
     assert warehouse.query(store, "SELECT count(*) FROM documents")[1] == [(1,)]
 
 
-def test_a_reader_keeps_its_snapshot_while_a_writer_syncs(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "data"))
-    store.write_part("documents", [_doc("a", "alpha")], "run1-ingest")
-    warehouse.sync(store)
-    reader = duckdb.connect(str(warehouse.warehouse_path(store)), read_only=True)
-    store.write_part("documents", [_doc("b", "beta")], "run2-ingest")
-    warehouse.sync(store)  # replaces the file; the open reader is not disturbed
-    assert reader.execute("SELECT count(*) FROM documents").fetchone() == (1,)
-    reader.close()
+def test_a_reader_keeps_its_snapshot_while_a_writer_commits(tmp_path: Path) -> None:
+    from storage import lakeio
+
+    store = Store(str(tmp_path / "data"), "sqlite:" + str(tmp_path / "catalog.sqlite"))
+    store.add("documents", [_doc("a", "alpha")])
+    seen = lakeio.current_snapshot(store.lake)
+    store.add("documents", [_doc("b", "beta")])
+    assert lakeio.read(store.lake, "documents", ["doc_id"], snapshot=seen).num_rows == 1
     assert warehouse.query(store, "SELECT count(*) FROM documents")[1] == [(2,)]
 
 
-def test_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
+def test_missing_lake_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(WarehouseError, match="no data directory at"):
         warehouse.query(Store(str(tmp_path / "nothing")), "SELECT 1")
     (tmp_path / "nothing").mkdir()
-    with pytest.raises(WarehouseError, match="longdoc rebuild"):
+    with pytest.raises(WarehouseError, match="run `longdoc run` first"):
         warehouse.query(Store(str(tmp_path / "nothing")), "SELECT 1")
 
 
-def test_a_warehouse_made_before_a_column_was_added_gets_it(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
+def test_a_lake_made_before_a_column_was_added_gets_it(tmp_path: Path) -> None:
+    ref = LakeRef(str(tmp_path / "data"))
+    with connect(ref) as con:  # `rejects` as it was before `fingerprint`
+        con.execute(
+            f"CREATE TABLE {LAKE}.rejects (source_uri VARCHAR, run_id VARCHAR, reason VARCHAR, error VARCHAR,"
+            " rejected_at TIMESTAMPTZ)"
+        )
+        con.execute(f"INSERT INTO {LAKE}.rejects VALUES ('file:///old', 'r0', 'binary', 'e', now())")
     store = Store(str(tmp_path / "data"))
-    path = warehouse.warehouse_path(store)
-    path.parent.mkdir(parents=True)
-    con = duckdb.connect(str(path))  # `rejects` as it was before `fingerprint`
-    con.execute(
-        "CREATE TABLE rejects (source_uri VARCHAR, run_id VARCHAR, reason VARCHAR, error VARCHAR,"
-        " rejected_at TIMESTAMPTZ, PRIMARY KEY (source_uri, run_id))"
-    )
-    con.close()
     row = {"source_uri": "file:///x", "run_id": "r", "reason": "binary", "error": "e", "fingerprint": "f"}
-    store.write_part("rejects", [row | {"rejected_at": datetime.now(UTC)}], "r-ingest")
-    assert warehouse.sync(store)["rejects"] == 1
-    assert warehouse.query(store, "SELECT reason, fingerprint FROM rejects")[1] == [("binary", "f")]
+    assert store.add("rejects", [row | {"rejected_at": datetime.now(UTC)}]) == 1
+    _, rows = warehouse.query(store, "SELECT source_uri, fingerprint FROM rejects ORDER BY 1")
+    assert rows == [("file:///old", None), ("file:///x", "f")]
 
 
-def _with_bad_parts(tmp_path: Path) -> tuple[Store, list[str]]:
-    """Good rows in `documents` and `segments`, and beside them files that are not theirs."""
-    store = Store(str(tmp_path / "data"))
-    store.write_part("documents", [_doc("a", "alpha"), _doc("b", "beta")], "run1-ingest")
-    segment = {"segment_id": "s1", "doc_id": "a", "seq": 0, "char_start": 0, "char_end": 5, "text": "alpha"}
-    store.write_part("segments", [segment], "run1-segment")
-    planted = []
-    for table in ("documents", "segments"):
-        planted += [f"{table}/{name}" for name in plant_bad_parts(tmp_path / "data" / table)]
-    return store, planted
-
-
-def test_a_load_skips_foreign_parts_names_and_counts_them(tmp_path: Path) -> None:
-    store, planted = _with_bad_parts(tmp_path)
-    assert sorted(p.path.split("/data/")[1] for p in warehouse.skipped_parts(store)) == sorted(planted)
-    assert warehouse.sync(store) == {"documents": 2, "segments": 1}
-    assert warehouse.query(store, "SELECT count(*) FROM documents")[1] == [(2,)]
-    assert len(warehouse.skipped_parts(store)) == len(planted)  # never loaded, so skipped again
-    started = datetime.now(UTC)
-    record = step_record_run(store, "r1", None, "cfg", started, {}, RunResults(), "completed")
-    assert record.counts["parts_skipped"] == len(planted)
-    _, rows = warehouse.query(store, "SELECT counts->>'$.parts_skipped' FROM runs")
-    assert rows == [(str(len(planted)),)]
-
-
-def test_rebuild_goes_past_foreign_parts_and_names_them(tmp_path: Path) -> None:
-    store, planted = _with_bad_parts(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "rebuild", "--data-dir", store.root],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "documents 2, segments 1" in done.stdout and f"skipped {len(planted)} part files" in done.stdout
-    assert all(str(tmp_path / "data" / name) in done.stderr for name in planted), done.stderr
-    assert warehouse.query(store, "SELECT count(*) FROM segments")[1] == [(1,)]
-
-
-def test_a_damaged_warehouse_is_made_again_by_the_next_load(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    store = Store(str(tmp_path / "data"))
-    store.write_part("documents", [_doc("a", "alpha")], "run1-ingest")
-    warehouse.sync(store)
-    warehouse.warehouse_path(store).write_bytes(os.urandom(4096))
-    with pytest.raises(WarehouseError, match="longdoc rebuild"):
-        warehouse.query(store, "SELECT 1")
-    store.write_part("documents", [_doc("b", "beta")], "run2-ingest")
-    assert warehouse.sync(store) == {"documents": 2}
-    assert "is damaged" in caplog.text
-    assert warehouse.query(store, "SELECT count(*) FROM documents")[1] == [(2,)]
-
-
-def test_a_part_with_a_sound_footer_and_damaged_data_is_skipped(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "data"))
-    store.write_part("documents", [_doc("a", "alpha")], "run1-ingest")
-    rows = [_doc(f"x{i}", os.urandom(64).hex()) for i in range(50)]
-    damaged = Path(str(store.write_part("documents", rows, "run2-ingest")))
-    body = bytearray(damaged.read_bytes())
-    body[8:400] = os.urandom(392)  # the first data pages; the footer at the end stays whole
-    damaged.write_bytes(bytes(body))
-    assert store.usable_parts("documents")[1] == []  # the footer check cannot see it
-    assert warehouse.sync(store) == {"documents": 1}
-    assert warehouse.query(store, "SELECT doc_id FROM documents")[1] == [("a",)]
+def test_store_pickles_its_names_only(tmp_path: Path) -> None:
+    store = Store(str(tmp_path), "postgres:dbname=x")
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy == store and "fs_and_base" not in copy.__dict__
