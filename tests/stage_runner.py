@@ -1,5 +1,5 @@
-"""One whole run (begin, ingest, the shard pipeline of tasks/run/pipeline.py, the run record
-) as the flow runs it but without Prefect, in a process of its own, so tests can kill it with SIGKILL.
+"""One whole run (begin, ingest, the shard pipeline of tasks/run/pipeline.py, the run record)
+as the flow runs it but without Prefect, in a process of its own, so tests can kill it with SIGKILL.
 
     python -m tests.stage_runner serve
 
