@@ -160,6 +160,8 @@ def attach(con: Any, ref: LakeRef, read_only: bool = False, snapshot: int | None
     if not ref.is_local:
         add_s3_secret(con)
     options = [f"DATA_PATH '{_quote(ref.data_path)}'"]
+    if ref.catalog is None:  # the catalog lives in the data directory: a moved or copied one follows it
+        options.append("OVERRIDE_DATA_PATH TRUE")
     if read_only:
         options.append("READ_ONLY")
     if snapshot is not None:

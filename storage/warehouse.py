@@ -31,7 +31,7 @@ EVERY_ROW = replace(QueryLimits(), rows=0)
 
 def _ready(store: Store) -> LakeRef:
     """The lake, made current (tables, migration); WarehouseError when there is none to read."""
-    ref = store.lake
+    ref = LakeRef(store.root, store.catalog)  # not `store.lake`, which would make one
     try:
         if store.is_local and not Path(ref.data_path).is_dir():
             raise WarehouseError(f"no data directory at {ref.data_path.rstrip('/')}")
@@ -98,7 +98,7 @@ def rebuild(store: Store, close_all_runs: bool = False) -> RebuildReport:
     """What the lake needs after a crash: the old layout migrated, tables and views made again,
     runs whose process died closed (on this host; every run in flight with `close_all_runs`),
     and every data file the catalog names checked to exist (named when missing)."""
-    ref = store.lake
+    ref = LakeRef(store.root, store.catalog)
     try:
         lakeio.ensure_lake(ref)
         migrated = migrate.migrate_parts(ref) if migrate.old_layout(ref) or migrate.has_leftovers(ref) else {}

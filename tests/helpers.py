@@ -48,18 +48,6 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
 
 
-def plant_bad_parts(folder: Path) -> dict[str, str]:
-    """Files a table's folder must survive: each name and a word its warning must contain."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({"a": [1, 2], "b": ["x", "y"]}), folder / "foreign.parquet")
-    (folder / "garbage.parquet").write_bytes(b"PAR1 this is not parquet at all")
-    (folder / "empty.parquet").write_bytes(b"")
-    return {"foreign.parquet": "missing", "garbage.parquet": "not a readable Parquet", "empty.parquet": "Parquet"}
-
-
 def bucket_fs(env: dict[str, str], create: bool = False) -> Any:
     import pyarrow.fs as pafs
 
