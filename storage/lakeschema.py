@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage.lake import LAKE
-from storage.schema import JSON_COLUMNS, SCHEMAS
+from storage.schema import SCHEMAS
 
 DUCK_TYPES = {
     "string": "VARCHAR",
@@ -51,8 +51,9 @@ VIEWS = {
 
 
 def column_type(table: str, name: str) -> str:
-    if name in JSON_COLUMNS.get(table, ()):
-        return "JSON"
+    """JSON-valued columns (JSON_COLUMNS) are VARCHAR holding JSON text: DuckDB's JSON type
+    refuses text Python's json writes (an escaped lone surrogate from a hostile record), and its
+    `->`, `->>` and json_* functions read VARCHAR alike."""
     return DUCK_TYPES[str(SCHEMAS[table].field(name).type)]
 
 
