@@ -14,6 +14,7 @@ import pytest
 from hypothesis import settings
 
 from tests.helpers import DOCS, bucket_fs, free_port, stop
+from tests.servers import dask_cluster_factory, postgres, postgres_catalog, prefect_server_env  # noqa: F401
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
