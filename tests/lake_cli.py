@@ -24,7 +24,7 @@ NOT_COMPARED += ("label_max_scores",)
 # Tiny real models, and one document per shard, so a document's batches, hence its results,
 # never depend on which other documents share its run.
 def model_args(classifier: str, summarizer: str | None) -> list[str]:
-    args = ["--classifier", classifier, "--max-tokens", "96", "--overlap-tokens", "8", "--shard-documents", "1"]
+    args = ["--classifier", classifier, "--max-tokens", "300", "--overlap-tokens", "12", "--shard-documents", "1"]
     return [*args, "--summarizer", summarizer, "--max-new-tokens", "4"] if summarizer else [*args, "--no-summarize"]
 
 
@@ -87,6 +87,18 @@ class Lake:
         for row in rows:
             tables[row["t"]].append(json.dumps(_rounded(json.loads(row["j"])), sort_keys=True, ensure_ascii=False))
         return {table: sorted(values) for table, values in tables.items()}
+
+
+def assert_same_rows(actual: dict[str, list[str]], expected: dict[str, list[str]]) -> None:
+    """Table by table, the rows only one side has (a readable failure, not two long dicts)."""
+    differences = {}
+    for table in PUBLIC_TABLES:
+        if actual[table] != expected[table]:
+            only_actual = sorted(set(actual[table]) - set(expected[table]))
+            only_expected = sorted(set(expected[table]) - set(actual[table]))
+            counts = f"{len(actual[table])} rows vs {len(expected[table])} expected"
+            differences[table] = f"{counts}; only here: {only_actual[:3]}; only expected: {only_expected[:3]}"
+    assert not differences, "\n".join(f"{t}: {d}" for t, d in differences.items())
 
 
 def _rounded(value: object) -> object:

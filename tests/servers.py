@@ -83,6 +83,7 @@ class PostgresServer:
 
     def create_database(self, name: str) -> str:
         """A fresh database; its conninfo."""
+        assert len(name.encode()) <= 63, f"PostgreSQL would cut the database name {name!r}"
         self.psql(f'CREATE DATABASE "{name}"')
         return self.conninfo(name)
 
@@ -131,7 +132,8 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture
 def postgres_catalog(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
     """A fresh database per test, as the lake's `--catalog` value."""
-    name = "lake_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    # PostgreSQL cuts names at 63 bytes: keep well below, so a suffix (tests add "_other") fits.
+    name = "lake_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:30]
     name += f"_{time.monotonic_ns() % 10**9}"
     return "postgres:" + postgres.create_database(name)
 
