@@ -64,6 +64,29 @@ SEGMENT_SUMMARIES = pa.schema(
         ("n_output_tokens", pa.int32()),
         ("truncated_tokens", pa.int32()),
         ("hit_max_new_tokens", pa.bool_()),
+        # The model's output as generated; `summary` holds its sentences that passed the checks
+        # (tasks/summarize/sentence_filter.py), and the counts say what happened to the others.
+        ("raw_summary", pa.large_string()),
+        ("sentences_kept", pa.int32()),
+        ("sentences_removed_meta", pa.int32()),
+        ("sentences_removed_continuation", pa.int32()),
+        ("sentences_removed_unsupported", pa.int32()),
+        ("sentences_rewritten_meta", pa.int32()),
+    ]
+)
+
+# Where each sentence of a stored segment summary comes from: the span of the document that
+# supports it best (offsets into documents.text, inside its segment) and how well (tasks/evidence.py).
+SUMMARY_EVIDENCE = pa.schema(
+    [
+        ("segment_id", pa.string()),
+        ("model", pa.string()),
+        ("sentence_no", pa.int32()),
+        ("doc_id", pa.string()),
+        ("sentence", pa.string()),
+        ("char_start", pa.int64()),
+        ("char_end", pa.int64()),
+        ("support", pa.float64()),
     ]
 )
 
@@ -151,6 +174,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "segments": SEGMENTS,
     "segment_labels": SEGMENT_LABELS,
     "segment_summaries": SEGMENT_SUMMARIES,
+    "summary_evidence": SUMMARY_EVIDENCE,
     "document_results": DOCUMENT_RESULTS,
     "runs": RUNS,
     "rejects": REJECTS,
@@ -165,6 +189,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "segments": ("segment_id",),
     "segment_labels": ("segment_id", "model"),
     "segment_summaries": ("segment_id", "model"),
+    "summary_evidence": ("segment_id", "model", "sentence_no"),
     "document_results": ("doc_id", "config_id"),
     "runs": ("run_id",),
     "rejects": ("source_uri", "run_id"),

@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from tasks.evidence import SUPPORT_THRESHOLD, Evidence, split_sentences
 from tasks.prose import sentence_key, sentences
 
 _WORD = re.compile(r"\w+")
@@ -78,3 +79,17 @@ def merge_extractive(
         for doc, items in per_doc.items()
         if items
     }
+
+
+def supported_only(summary: str, text: str, threshold: float = SUPPORT_THRESHOLD) -> tuple[str, int]:
+    """The document summary without its sentences that lack support in the document's text
+    (tasks/evidence.py), and how many were removed. Its sentences come from checked segment
+    summaries, so this is a guard: what it removes is counted, never silent."""
+    parts = split_sentences(summary)
+    if not parts:
+        return summary, 0
+    evidence = Evidence(text)
+    kept = [s for s in parts if evidence.support(s).score >= threshold]
+    if len(kept) == len(parts):
+        return summary, 0
+    return " ".join(kept), len(parts) - len(kept)

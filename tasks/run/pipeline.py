@@ -109,7 +109,8 @@ def stage_outputs(stage: str, plan: Plan, doc_ids: list[str]) -> list[tuple[str,
     if stage == "classify" and plan.classifier:
         return [("segment_labels", (pc.field("model") == plan.classifier.model_id) & docs)]
     if stage == "summarize" and plan.summarizer:
-        return [("segment_summaries", (pc.field("model") == plan.summarizer.model_id) & docs)]
+        model = pc.field("model") == plan.summarizer.model_id
+        return [("segment_summaries", model & docs), ("summary_evidence", model & docs)]
     if stage == "aggregate":
         return [("document_results", (pc.field("config_id") == plan.config_id) & docs)]
     raise ValueError(f"no outputs known for stage {stage!r} of this plan")

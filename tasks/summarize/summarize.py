@@ -26,9 +26,12 @@ from tasks.inference.frames import special_frame
 from tasks.inference.models import ModelRef, load_model, load_tokenizer
 from tasks.inference.worker import plain_backend
 from tasks.prose import prose_issues, repair_summary
+from tasks.summarize.sentence_filter import evidence_rows, filter_summary, sentence_columns, sentence_counts
 from tasks.tables import pending_segments
 
-PROMPT_VERSION = "4"  # 3: states the content, not "the document..."; 4: summaries repaired (tasks/prose.py)
+# 3: states the content, not "the document..."; 4: summaries repaired (tasks/prose.py);
+# 5: only checked sentences stored, with their evidence (sentence_filter.py)
+PROMPT_VERSION = "5"
 # Measured on QMSum (BENCHMARKS.md): asked to "write a summary of the document", the model wrote
 # about the document ("The document, titled ..., provides an overview"); asked to state the
 # text's points directly it scored higher on ROUGE-1/2/L.
@@ -102,6 +105,7 @@ class Summary:
     n_output_tokens: int
     truncated_tokens: int
     hit_max_new_tokens: bool
+    raw: str = ""  # the model's output before the repair
 
 
 def summarize_texts(
@@ -157,7 +161,7 @@ def summarize_texts(
     # Repaired right away against the text it summarizes: no speaker tag of that text, no
     # template remnant, no repeated sentence (what a repair cannot fix is counted later).
     return [
-        Summary(repair_summary(text, source), len(row), n_out, cut, hit)
+        Summary(repair_summary(text, source), len(row), n_out, cut, hit, text)
         for (text, n_out, hit), row, cut, source in zip(outputs, rows, truncated, texts, strict=True)
     ]
 
@@ -225,6 +229,30 @@ def _decode(tokenizer: Any, ids: list[int], eos: list[int], pad_id: int) -> tupl
     return text, len(kept), end is None
 
 
+def checked_rows(
+    segments: list[dict[str, Any]], summaries: list[Summary], model: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """segment_summaries rows (each summary's checked sentences, its raw output and what was
+    removed) and summary_evidence rows, for segments (segment_id, doc_id, char_start, text)."""
+    rows, evidence = [], []
+    for seg, s in zip(segments, summaries, strict=True):
+        checked = filter_summary(s.text, seg["text"], seg["char_start"])
+        rows.append(
+            {
+                "segment_id": seg["segment_id"],
+                "model": model,
+                "doc_id": seg["doc_id"],
+                "n_input_tokens": s.n_input_tokens,
+                "n_output_tokens": s.n_output_tokens,
+                "truncated_tokens": s.truncated_tokens,
+                "hit_max_new_tokens": s.hit_max_new_tokens,
+                **sentence_columns(checked, s.raw),
+            }
+        )
+        evidence += evidence_rows(checked, seg, model)
+    return rows, evidence
+
+
 def summarize_segments(
     store: Store,
     spec: SummarizerSpec,
@@ -236,7 +264,10 @@ def summarize_segments(
     chunk_rows: int = 512,
 ) -> dict[str, int]:
     """Summarize every segment of these documents not yet summarized by this summarizer, a
-    chunk at a time (one part file per chunk), so memory stays flat."""
+    chunk at a time (one part file per chunk), so memory stays flat. A summary keeps only its
+    sentences that state the segment's content with support in it (sentence_filter.py); the
+    span of each goes to summary_evidence, written first so a crash between the two writes
+    redoes the chunk (its rows have the same keys)."""
     total, chunks = pending_segments(store, segmenter_id, doc_ids, "segment_summaries", spec.model_id, chunk_rows)
     counts = dict.fromkeys(
         (
@@ -245,31 +276,23 @@ def summarize_segments(
             "summarize_output_tokens",
             "summarize_truncated_tokens",
             "segment_summaries_unclean",  # failing the clean-prose checks after repair: tasks/prose.py
+            *sentence_counts([]),
         ),
         0,
     )
     for k, chunk in enumerate(chunks):
         done = counts["segments_summarized"]
         summaries = summarize_texts(spec, [r["text"] for r in chunk], device, shifted(progress, done, total))
-        rows = [
-            {
-                "segment_id": seg["segment_id"],
-                "model": spec.model_id,
-                "doc_id": seg["doc_id"],
-                "summary": s.text,
-                "n_input_tokens": s.n_input_tokens,
-                "n_output_tokens": s.n_output_tokens,
-                "truncated_tokens": s.truncated_tokens,
-                "hit_max_new_tokens": s.hit_max_new_tokens,
-            }
-            for seg, s in zip(chunk, summaries, strict=True)
-        ]
+        rows, evidence = checked_rows(chunk, summaries, spec.model_id)
+        store.write_part("summary_evidence", evidence, f"{part}-{k:05d}")
         store.write_part("segment_summaries", rows, f"{part}-{k:05d}")
         counts["segments_summarized"] += len(rows)
         counts["summarize_input_tokens"] += sum(s.n_input_tokens for s in summaries)
         counts["summarize_output_tokens"] += sum(s.n_output_tokens for s in summaries)
         counts["summarize_truncated_tokens"] += sum(s.truncated_tokens for s in summaries)
         counts["segment_summaries_unclean"] += sum(
-            bool(prose_issues(s.text, seg["text"])) for seg, s in zip(chunk, summaries, strict=True)
+            bool(prose_issues(r["summary"], seg["text"])) for seg, r in zip(chunk, rows, strict=True)
         )
+        for name, n in sentence_counts(rows).items():
+            counts[name] += n
     return counts
