@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from tasks.evidence import SUPPORT_THRESHOLD, Evidence, split_sentences
-from tasks.summarize.sentence_filter import continuation, filter_summary, meta_rewrite
+from tasks.summarize.meta_text import meta_rewrite
+from tasks.summarize.sentence_filter import continuation, filter_summary
 
 ZH_PROMPT = (
     "你用简洁的中文概括文本。你直接陈述文本的要点，用两三句话；不描述文本本身，不续写文本。",
@@ -75,7 +76,12 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=80)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="")
+    parser.add_argument("--from-json", default="", help="score the outputs a run wrote, generating nothing")
     args = parser.parse_args()
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        report(saved["model"], saved["items"], 0.0, args.out)
+        return
 
     import torch
 
@@ -92,7 +98,11 @@ def main() -> None:
             summaries = summarize_texts(spec, [i["text"] for i in batch], "cpu", prompt=prompt)
             for item, summary in zip(batch, summaries, strict=True):
                 item["raw"], item["repaired"] = summary.raw, summary.text
-    seconds = time.perf_counter() - start
+    report(spec.model_id, items, time.perf_counter() - start, args.out)
+
+
+def report(model: str, items: list[dict], seconds: float, out: str) -> None:
+    """Problems of the sentences before and after the filter; the outputs to `out` as JSON."""
     before: dict[str, int] = {}
     after: dict[str, int] = {}
     n_before = n_after = 0
@@ -110,13 +120,13 @@ def main() -> None:
         for kept in filtered.kept:
             for problem in classify(kept.sentence, item["text"], evidence) or ["clean"]:
                 after[problem] = after.get(problem, 0) + 1
-    print(f"{spec.model_id}: {len(items)} excerpts summarized in {seconds:.0f} s")
+    print(f"{model}: {len(items)} excerpts summarized in {seconds:.0f} s")
     print(f"sentences: {n_before} before the filter, {n_after} after")
     for problem in ("meta", "continuation", "unsupported", "wrong_language", "clean"):
         b, a = before.get(problem, 0), after.get(problem, 0)
         print(f"  {problem:15} before {b:3} ({b / max(1, n_before):.0%})   after {a:3} ({a / max(1, n_after):.0%})")
-    if args.out:
-        Path(args.out).write_text(json.dumps({"model": spec.model_id, "items": items}, ensure_ascii=False, indent=1))
+    if out:
+        Path(out).write_text(json.dumps({"model": model, "items": items}, ensure_ascii=False, indent=1))
 
 
 if __name__ == "__main__":

@@ -126,7 +126,8 @@ def main() -> None:
 
 def _filter_false_alarms(corpus: Path, meetings: int) -> None:
     """Reference sentences the summary filter would remove as meta-text or continuation."""
-    from tasks.summarize.sentence_filter import continuation, meta_rewrite
+    from tasks.summarize.meta_text import meta_rewrite
+    from tasks.summarize.sentence_filter import continuation
 
     rows = [json.loads(line) for line in (corpus / "qmsum.jsonl").open()][:meetings]
     total = meta = cont = 0

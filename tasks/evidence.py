@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 # Calibrated on QMSum and the Chinese articles (benchmarks/evidence_calibration.py): reference
 # sentences against their own text vs against another document's.
-SUPPORT_THRESHOLD = 0.5
+SUPPORT_THRESHOLD = 0.35
 MAX_UNIT_CHARS = 300  # a longer unit is cut at clauses, then at spaces
 MAX_SPAN_CHARS = 600  # a window grows by whole units up to this length (one unit at least)
 STEM_CHARS = 6

@@ -1,11 +1,10 @@
 """Every stored summary sentence states the text's content and is backed by it.
 
 A generated summary is cut into sentences; each one goes through, in order:
-1. meta-text: a sentence that describes the text ("The text discusses ...", "本文介绍了 ...") is
-   rewritten by stripping its lead-in when what remains is a statement ("The article argues that
-   X" -> "X"), else dropped;
-2. continuation: a sentence that continues the transcript instead of summarizing it (a speaker
-   tag, a verbatim copy of the text, or a transcript's voice: fillers and first person) is dropped;
+1. meta-text (meta_text.py): a sentence that describes the text ("The text discusses ...",
+   "本文介绍了 ...") loses its lead-in when what remains is a statement, else it is dropped;
+2. continuation: a sentence that continues the text instead of summarizing it (a speaker tag,
+   a verbatim copy, a transcript's voice: fillers and first person; markup or code) is dropped;
 3. support: the span of the segment that best supports it (tasks/evidence.py); below the
    threshold it is dropped.
 What is dropped is counted by reason; what is kept comes with its span, offsets into the document.
@@ -17,90 +16,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks.evidence import SUPPORT_THRESHOLD, Evidence, split_sentences
+from tasks.evidence import SUPPORT_THRESHOLD, Evidence, features, split_sentences
 from tasks.prose import prose_issues, speaker_tags
+from tasks.summarize.meta_text import meta_rewrite
 
 REASONS = ("meta", "continuation", "unsupported")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _CJK_WRITING = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")  # with CJK punctuation
 
-# --- meta-text -------------------------------------------------------------------------------
-_EN_OPENER = r"(?:(?:overall|in summary|in short|in conclusion|to summarize|in essence)\s*,\s*)?"
-_EN_SUBJECT = (
-    r"(?:the|this|that|these|the given|the provided|the above)\s+(?:\w+\s+){0,2}?"
-    r"(?:text|article|passage|excerpt|document|transcript|conversation|dialogue|post|blog|paper|story|"
-    r"essay|section|summary|snippet|extract|content|speakers?|authors?|writer|narrator|meeting\s+(?:excerpt|"
-    r"transcript|notes))s?"
-)
-_EN_SAYING = (
-    r"(?:says|said|states|stated|argues|argued|notes|noted|claims|explains|emphasizes|stresses|suggests|"
-    r"concludes|reports|mentions|points out|highlights)"
-)
-# "The article argues that X": X is a statement of its own.
-_EN_CLAUSE_LEAD = re.compile(
-    rf"^{_EN_OPENER}(?:{_EN_SUBJECT})\s+(?:also\s+)?{_EN_SAYING}\s*(?:that\s+|:\s*|,\s*)", re.IGNORECASE
-)
-# "In this article, X" / "According to the text, X": X is a statement of its own.
-_EN_FRAME = re.compile(
-    r"^(?:in|within|throughout)\s+(?:this|the)\s+(?:\w+\s+)?(?:text|article|passage|excerpt|document|"
-    r"transcript|conversation|post|paper|section|meeting excerpt)\s*,\s*|^according to (?:the|this) "
-    r"(?:text|article|passage|excerpt|document|transcript|speakers?|author)\s*,\s*",
-    re.IGNORECASE,
-)
-# Anything else whose subject is the text or its speaker describes the text: "The text
-# discusses the development of X", "The text is written in plain prose", "This is a summary of".
-_EN_ABOUT = re.compile(
-    rf"^{_EN_OPENER}(?:{_EN_SUBJECT})\s+(?:\w+\s+)?(?:is|are|was|were|discuss|describ|provid|present|focus|"
-    r"talk|explor|delv|cover|outlin|introduc|summar|appear|seem|offer|give|highlight|touch|revolv|center|"
-    r"detail|examin|review|shar|contain|include|consist|begin|start|end|conclud|mention|address|deal|"
-    r"reflect|raise|illustrat|show|portray|depict|tell|emphasi|express|convey)\w*\b"
-    r"|^this is (?:a|an|the) (?:\w+\s+){0,2}(?:summary|text|article|excerpt|transcript|story|scene)\b",
-    re.IGNORECASE,
-)
-_ZH_SUBJECT = r"(?:本文|本篇|该文|这篇(?:文章|论文|文本)?|此文|文章|原文|上文|文本|作者|讲话者|发言人)"
-_ZH_OPENER = r"(?:总之|总的来说|综上所述|总体而言|简而言之)?[，,]?"
-# "本文指出，X" / "文章认为X": X is a statement.
-_ZH_CLAUSE_LEAD = re.compile(
-    rf"^{_ZH_OPENER}{_ZH_SUBJECT}(?:还|也)?(?:指出|认为|表示|强调|提出|说明|写道)(?:了)?[，,：:]?"
-)
-# "在本文中，X" / "根据文章，X".
-_ZH_FRAME = re.compile(
-    rf"^(?:在{_ZH_SUBJECT}中|{_ZH_SUBJECT}中|根据{_ZH_SUBJECT}|从{_ZH_SUBJECT}(?:中)?可以看出)[，,：:]?"
-)
-# "本文介绍了X" / "这篇文章讨论了X": X is a topic, not a statement.
-_ZH_ABOUT = re.compile(
-    rf"^{_ZH_OPENER}{_ZH_SUBJECT}(?:主要|首先|还|也|则|将|对|就|从|以)?(?:介绍|讨论|探讨|描述|概述|总结|阐述|分析|论述|"
-    r"研究|提供|涉及|是|围绕|关注|聚焦|讲述|回顾|展示|给出|包括|包含|分为|旨在|针对|重点|详细|简要|深入|系统|全面)"
-)
-_MIN_STATEMENT_WORDS = 4
-_MIN_STATEMENT_CJK = 6
-
-
-def _statement(rest: str) -> str | None:
-    """What remains after a lead-in, capitalized, when it can stand as a sentence; else None."""
-    rest = rest.strip(" ,，:：")
-    if not rest:
-        return None
-    cjk = len(_CJK.findall(rest))
-    enough = cjk >= _MIN_STATEMENT_CJK if cjk * 2 > len(rest) else len(rest.split()) >= _MIN_STATEMENT_WORDS
-    if not enough or _EN_ABOUT.match(rest) or _ZH_ABOUT.match(rest):
-        return None
-    return rest[0].upper() + rest[1:]
-
-
-def meta_rewrite(sentence: str) -> str | None:
-    """The sentence as a statement of the text's content: unchanged when it is one, its
-    lead-in stripped when what remains is one, else None (it only describes the text)."""
-    for lead in (_EN_CLAUSE_LEAD, _EN_FRAME, _ZH_CLAUSE_LEAD, _ZH_FRAME):
-        m = lead.match(sentence)
-        if m:
-            return _statement(sentence[m.end() :])
-    if _EN_ABOUT.match(sentence) or _ZH_ABOUT.match(sentence):
-        return None
-    return sentence
-
-
 # --- continuation ----------------------------------------------------------------------------
+# Markup or code copied from the text (a fence, a heading, a table row, a statement of code).
+_NOT_PROSE = re.compile(
+    r"^\s*(?:```|#{1,6}(?:\s|$)|\|)|```|^\s*(?:def|class|import|from|return|for|while|if)\s[^.]*[:(=]"
+    r"|[A-Za-z_]\w*(?:\(|\[)[^\s]|\w\s=\s\S"
+)
+_MIN_FEATURES = 2  # fewer says nothing a span could support ("Right .", "### 4.")
 _FILLER = re.compile(
     r"(?<![\w'])(?:uh|um|uh-huh|mm-hmm|hmm|mm|yeah|yep|okay|ok|oh|ah|huh|I|I'm|I've|I'll|I'd|we|we're|"
     r"we've|we'll|us|our|you|you're|your|my|me|let's)(?![\w'])|\{(?:disfmarker|vocalsound|gap)\}"
@@ -111,14 +41,24 @@ _MIN_VERBATIM_WORDS = 6
 
 
 def continuation(sentence: str, source: str) -> str | None:
-    """Why the sentence continues the transcript rather than summarizing it, or None:
-    `speaker_tag`, `verbatim` (most of its words, in order, as one run of the text) or
-    `transcript_voice` (fillers or first/second person in a summary of a transcript)."""
+    """Why the sentence continues the text rather than summarizing it, or None: `speaker_tag`,
+    `markup` (code, a heading, a table row or a fragment without two content words), and in a
+    transcript (a text with speaker tags) `verbatim` (most of its words, in order, as one run of
+    the text: a turn reproduced) or `transcript_voice` (fillers, first or second person). A
+    sentence copied from an article is an extractive summary sentence, not a continuation."""
     if "speaker_tags" in prose_issues(sentence, source):
         return "speaker_tag"
+    if _NOT_PROSE.search(sentence) or len(features(sentence)) < _MIN_FEATURES:
+        return "markup"
+    tags = speaker_tags(source)
+    if not tags:
+        return None
     if _verbatim(sentence, source):
         return "verbatim"
-    if speaker_tags(source) and _FILLER.search(sentence):
+    named = sentence
+    for tag in sorted(tags, key=len, reverse=True):  # "PhD I reported ..." names a speaker: not "I"
+        named = named.replace(tag, "")
+    if _FILLER.search(named):
         return "transcript_voice"
     return None
 
@@ -181,8 +121,10 @@ def filter_summary(
     the segment starting at `char_start` in its document."""
     result = FilteredSummary()
     evidence = Evidence(segment_text, char_start)
+    follows_meta = False
     for raw in split_sentences(summary):
-        sentence = meta_rewrite(raw)
+        sentence = meta_rewrite(raw, follows_meta)
+        follows_meta = sentence != raw
         if sentence is None:
             result.removed["meta"] += 1
             result.removed_examples.append(("meta", raw))

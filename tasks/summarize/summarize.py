@@ -221,9 +221,7 @@ def _decode(tokenizer: Any, ids: list[int], eos: list[int], pad_id: int) -> tupl
     kept = ids[:end] if end is not None else [t for t in ids if t != pad_id]
     text = tokenizer.decode(kept, skip_special_tokens=True).strip()
     if end is None:  # cut off by max_new_tokens: keep whole sentences when there is one
-        last = max(
-            text.rfind(". "), text.rfind("! "), text.rfind("? "), text.rfind("."), text.rfind("!"), text.rfind("?")
-        )
+        last = max(text.rfind(mark) for mark in ".!?。！？")  # Chinese ends too: a cut Chinese sentence goes
         if last > 0:
             text = text[: last + 1]
     return text, len(kept), end is None

@@ -10,7 +10,8 @@ import pytest
 from storage import warehouse
 from storage.datasets import Store
 from tasks.evidence import SUPPORT_THRESHOLD, Evidence, split_sentences
-from tasks.summarize.sentence_filter import continuation, filter_summary, meta_rewrite, sentence_counts
+from tasks.summarize.meta_text import meta_rewrite
+from tasks.summarize.sentence_filter import continuation, filter_summary, sentence_counts
 from tasks.summarize.summarize import Summary, checked_rows
 from tests.conftest import document_row
 
@@ -62,6 +63,23 @@ def test_a_statement_is_left_as_it_is(sentence: str) -> None:
     assert meta_rewrite(sentence) == sentence
 
 
+def test_after_a_sentence_about_the_text_its_pronoun_is_the_text() -> None:
+    # SmolLM2-135M on QMSum excerpts (benchmarks/evidence_before_after.py)
+    summary = (
+        "The text summarizes the information about a tool that can help with segmentation. "
+        "It describes the tool, the type of tool, and the purpose of the tool. "
+        "It also mentions that the tool is designed to help with segmentation of speech."
+    )
+    checked = filter_summary(summary, "The tool is designed to help with segmentation of speech .", 0)
+    assert checked.removed["meta"] == 2
+    assert [k.sentence for k in checked.kept] == ["The tool is designed to help with segmentation of speech."]
+    # without a sentence about the text before it, "It" is whatever the summary speaks of
+    assert meta_rewrite("It describes the shape of the remote.") == "It describes the shape of the remote."
+    assert meta_rewrite("It describes the shape of the remote.", follows_meta=True) is None
+    assert meta_rewrite("It's just a summary of what's already been mentioned.") is None
+    assert meta_rewrite("它还介绍了稀疏注意力。", follows_meta=True) is None
+
+
 TRANSCRIPT = (
     "Grad C: Yeah , we had a long discussion about how much w how easy we want to make it for people to bleep"
     " things out .\nPhD D: So what do we think a good size would be for this ?\n"
@@ -77,14 +95,30 @@ def test_transcript_continuations_are_told_from_summaries() -> None:
     assert continuation(copied, TRANSCRIPT) == "verbatim"
     assert continuation("Yeah, I think we should try the far-field microphones.", TRANSCRIPT) == "transcript_voice"
     assert continuation("The group discussed how easy bleeping should be.", TRANSCRIPT) is None
+    # a QMSum reference sentence: "PhD I" is a speaker's name, not the first person
+    with_name = TRANSCRIPT + "PhD I: The results are in .\n"
+    assert continuation("As for the modeling, PhD I reported several results.", with_name) is None
     assert continuation("The error rate of the recognizer on far-field microphones went down.", TRANSCRIPT) is None
 
 
-def test_chinese_verbatim_copy_is_a_continuation_and_a_paraphrase_is_not() -> None:
+def test_markup_code_and_fragments_copied_from_the_text_are_continuations() -> None:
+    article = "### 4. 数学模型\n```python\n# 计算注意力分数\nattention_scores = softmax(W_a)\n```\n注意力分数决定输出。"
+    for copied in ["```python", "# 计算注意力分数", "attention_scores = softmax(W_a)", "### 4.", "Right ."]:
+        assert continuation(copied, article) == "markup", copied
+    assert continuation("注意力分数由softmax函数计算，并决定输出序列。", article) is None
+    assert continuation("The LSTM (a recurrent network) reads long texts.", article) is None
+
+
+def test_chinese_turns_copied_are_continuations_and_article_sentences_are_not() -> None:
+    meeting = (
+        "主持人：今天我们讨论位置插值方法的实验结果。\n研究员甲：位置插值把旋转位置编码的位置缩放到训练时的范围内。\n"
+    )
+    assert continuation("位置插值把旋转位置编码的位置缩放到训练时的范围内。", meeting) == "verbatim"
+    assert continuation("研究员甲：结果很好。", meeting) == "speaker_tag"
+    assert continuation("研究员介绍了位置插值如何缩放位置编码。", meeting) is None
     article = "近年来，大语言模型的上下文长度不断增加。位置插值方法把旋转位置编码的位置缩放到训练时的范围内。"
-    assert continuation("位置插值方法把旋转位置编码的位置缩放到训练时的范围内。", article) == "verbatim"
-    assert continuation("位置插值通过缩放位置编码来延长上下文。", article) is None
-    # first person in an article is not a transcript's voice
+    # an article's sentence quoted is an extractive summary; first person in an article is its own
+    assert continuation("位置插值方法把旋转位置编码的位置缩放到训练时的范围内。", article) is None
     assert continuation("我们可以用位置插值延长上下文。", article) is None
 
 
