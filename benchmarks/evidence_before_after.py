@@ -51,10 +51,10 @@ def excerpts(corpus: Path, english: int, chinese: int, chars: int) -> list[dict[
     return out
 
 
-def classify(sentence: str, source: str, evidence: Evidence) -> list[str]:
-    """Every problem a sentence has (several may apply)."""
+def classify(sentence: str, source: str, evidence: Evidence, follows_meta: bool = False) -> list[str]:
+    """Every problem a sentence has (several may apply); `follows_meta`: the one before was meta."""
     problems = []
-    rewritten = meta_rewrite(sentence)
+    rewritten = meta_rewrite(sentence, follows_meta)
     if rewritten != sentence:
         problems.append("meta")
     if continuation(sentence, source):
@@ -114,8 +114,11 @@ def report(model: str, items: list[dict], seconds: float, out: str) -> None:
         item["removed"] = filtered.removed_examples
         n_before += len(sentences)
         n_after += len(filtered.kept)
+        follows_meta = False
         for sentence in sentences:
-            for problem in classify(sentence, item["text"], evidence) or ["clean"]:
+            problems = classify(sentence, item["text"], evidence, follows_meta)
+            follows_meta = "meta" in problems
+            for problem in problems or ["clean"]:
                 before[problem] = before.get(problem, 0) + 1
         for kept in filtered.kept:
             for problem in classify(kept.sentence, item["text"], evidence) or ["clean"]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from storage import warehouse
 from storage.datasets import Store
@@ -208,3 +210,20 @@ def test_stored_evidence_spans_lie_in_their_segment_and_support_their_sentence(t
         "The remote costs at most twelve Euros.",
     ]
     assert "Euros" in found[2][1] and "bleep" in found[0][1]
+
+
+WORDS = ["budget", "remote", "battery", "rubber", "design", "the", "会议", "预算", "遥控器", "The text discusses"]
+prose = st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from([". ", " ", "。", "\n", ", "])), max_size=60).map(
+    lambda parts: "".join(w + e for w, e in parts)
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(segment=prose, summary=prose, char_start=st.integers(0, 5000))
+def test_kept_sentences_lie_in_their_segment_with_support_and_all_are_counted(segment, summary, char_start) -> None:
+    checked = filter_summary(summary, segment, char_start)
+    assert len(checked.kept) + sum(checked.removed.values()) == len(split_sentences(summary))
+    for kept in checked.kept:
+        assert char_start <= kept.char_start < kept.char_end <= char_start + len(segment)
+        assert kept.support >= SUPPORT_THRESHOLD
+        assert Evidence(segment, char_start).support(kept.sentence).score == kept.support
