@@ -22,7 +22,10 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tasks.classify.decoder import Reduce
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,6 +38,9 @@ DISCIPLINES = {
     "历史学": "history",
     "体育学": "sports science",
 }
+
+
+REDUCTIONS: tuple[Reduce, ...] = ("mean", "sum")
 
 
 def load(per_label: int) -> dict[str, list[str]]:
@@ -60,6 +66,35 @@ def pooled(spans: list[Any], probs: list[list[float]]) -> int:
     return int(pool_labels(per_segment).label)
 
 
+def calibrate_unk() -> None:
+    """The [UNK] share of MiniLM's tokenizer on English and Chinese text of the corpus: where
+    the fallback's threshold can lie (one JSON line per text kind, with quantiles)."""
+    from tasks.classify.classify import unk_shares
+    from tasks.inference.models import load_tokenizer, resolve
+
+    tokenizer = load_tokenizer(resolve("default", "classifier").path)
+    root = CORPUS.parents[1]
+
+    def windows(text: str, size: int) -> list[str]:
+        return [text[i : i + size] for i in range(0, len(text), size)]
+
+    lines = lambda name: [json.loads(line)["text"] for line in (root / name).open(encoding="utf-8")]  # noqa: E731
+    kinds = {
+        "zh abstracts (csldcp, first 400)": lines("zh/csldcp_dev.jsonl")[:400],
+        "zh articles, 600-char windows": [w for t in lines("zh/llm-context-articles.jsonl") for w in windows(t, 600)],
+        "qmsum, 5 meetings, 1500-char windows": [w for t in lines("qmsum.jsonl")[:5] for w in windows(t, 1500)],
+        "gutenberg, 1500-char windows": [
+            w for f in root.glob("gutenberg-*.txt") for w in windows(f.read_text(encoding="utf-8"), 1500)
+        ],
+    }
+    for kind, texts in kinds.items():
+        shares = sorted(unk_shares(tokenizer, texts))
+        quantiles = {
+            f"p{q:02d}": round(shares[min(len(shares) - 1, len(shares) * q // 100)], 3) for q in (0, 1, 5, 50, 95)
+        }
+        print(json.dumps({"text": kind, "n": len(shares), **quantiles, "max": round(shares[-1], 3)}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--decoder", default="default-decoder", help="decoder model (directory or name)")
@@ -67,11 +102,17 @@ def main() -> None:
     parser.add_argument("--per-doc", type=int, default=6, help="abstracts per joined document")
     parser.add_argument("--singles", type=int, default=5, help="single abstracts per discipline (decoder)")
     parser.add_argument("--variants", default="zh,en", help="label languages for the decoder: zh, en")
+    parser.add_argument("--units", default="joined,single", help="what the decoder scores: joined, single")
+    parser.add_argument("--no-minilm", action="store_true", help="skip the English default")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--calibrate-unk", action="store_true", help="print MiniLM's [UNK] shares and stop")
     parser.add_argument("--out", help="append the JSON lines to this file too")
     args = parser.parse_args()
     if not CORPUS.exists():
         sys.exit(f"the development corpus is absent: {CORPUS}")
+    if args.calibrate_unk:
+        calibrate_unk()
+        return
     import torch
 
     torch.set_num_threads(args.threads)
@@ -116,17 +157,18 @@ def main() -> None:
         return accuracy(predicted, doc_gold)
 
     # (a) the English default: MiniLM zero-shot with English labels (Chinese ones are mostly [UNK] to it)
-    spec = ClassifierSpec(plan.classifier.ref, tuple(en_labels))
-    score_texts(spec, ["warm up"], "cpu")
-    start = time.perf_counter()
-    seg_probs = [[s[label] for label in en_labels] for s, _, _ in score_texts(spec, seg_texts, "cpu")]
-    emit("minilm", "en-labels", "joined", doc_accuracy(seg_probs), len(docs), time.perf_counter() - start, {})
-    start = time.perf_counter()
-    single_probs = [[s[label] for label in en_labels] for s, _, _ in score_texts(spec, singles, "cpu")]
-    predicted = [max(range(5), key=p.__getitem__) for p in single_probs]
-    emit(
-        "minilm", "en-labels", "single", accuracy(predicted, single_gold), len(singles), time.perf_counter() - start, {}
-    )
+    units = args.units.split(",")
+    if not args.no_minilm:
+        spec = ClassifierSpec(plan.classifier.ref, tuple(en_labels))
+        score_texts(spec, ["warm up"], "cpu")
+        start = time.perf_counter()
+        seg_probs = [[s[label] for label in en_labels] for s, _, _ in score_texts(spec, seg_texts, "cpu")]
+        emit("minilm", "en-labels", "joined", doc_accuracy(seg_probs), len(docs), time.perf_counter() - start, {})
+        start = time.perf_counter()
+        single_probs = [[s[label] for label in en_labels] for s, _, _ in score_texts(spec, singles, "cpu")]
+        predicted = [max(range(5), key=p.__getitem__) for p in single_probs]
+        seconds = time.perf_counter() - start
+        emit("minilm", "en-labels", "single", accuracy(predicted, single_gold), len(singles), seconds, {})
 
     # (b) the decoder: labels in Chinese or English, mean or summed answer log-probability
     ref = resolve(args.decoder, "classifier")
@@ -134,29 +176,26 @@ def main() -> None:
     pick = [i for i in range(len(singles)) if i % (args.docs * args.per_doc) < args.singles]
     for variant in args.variants.split(","):
         labels = zh_labels if variant == "zh" else en_labels
-        start = time.perf_counter()
-        answers = score_answers(ref, labels, seg_texts, "cpu")
-        seconds = time.perf_counter() - start
-        tokens = sum(a.n_input_tokens for a in answers)
-        for reduce in ("mean", "sum"):
-            probs = [list(a.probabilities(labels, reduce).values()) for a in answers]  # type: ignore[arg-type]
-            extra = {"reduce": reduce, "decoder": ref.short_id, "segments": len(seg_texts), "tokens": tokens}
-            emit("decoder", f"{variant}-labels", "joined", doc_accuracy(probs), len(docs), seconds, extra)
-        start = time.perf_counter()
-        answers = score_answers(ref, labels, [singles[i] for i in pick], "cpu")
-        seconds = time.perf_counter() - start
-        for reduce in ("mean", "sum"):
-            predicted = [max(range(5), key=list(a.probabilities(labels, reduce).values()).__getitem__) for a in answers]  # type: ignore[arg-type]
+        if "joined" in units:
+            start = time.perf_counter()
+            answers = score_answers(ref, labels, seg_texts, "cpu")
+            seconds = time.perf_counter() - start
+            tokens = sum(a.n_input_tokens for a in answers)
+            for reduce in REDUCTIONS:
+                probs = [list(a.probabilities(labels, reduce).values()) for a in answers]
+                extra = {"reduce": reduce, "decoder": ref.short_id, "segments": len(seg_texts), "tokens": tokens}
+                emit("decoder", f"{variant}-labels", "joined", doc_accuracy(probs), len(docs), seconds, extra)
+        if "single" in units:
+            start = time.perf_counter()
+            answers = score_answers(ref, labels, [singles[i] for i in pick], "cpu")
+            seconds = time.perf_counter() - start
+            tokens = sum(a.n_input_tokens for a in answers)
             gold = [single_gold[i] for i in pick]
-            emit(
-                "decoder",
-                f"{variant}-labels",
-                "single",
-                accuracy(predicted, gold),
-                len(pick),
-                seconds,
-                {"reduce": reduce},
-            )
+            for reduce in REDUCTIONS:
+                chosen = [a.probabilities(labels, reduce) for a in answers]
+                predicted = [labels.index(max(c, key=c.__getitem__)) for c in chosen]
+                extra = {"reduce": reduce, "tokens": tokens}
+                emit("decoder", f"{variant}-labels", "single", accuracy(predicted, gold), len(pick), seconds, extra)
 
 
 if __name__ == "__main__":

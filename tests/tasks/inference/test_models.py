@@ -61,6 +61,12 @@ def test_default_classifier_is_the_packaged_minilm() -> None:
     assert ref.max_input_tokens == 256  # trained length, not the 512 positions
 
 
+def test_default_decoder_is_the_default_summarizers_model_in_either_role() -> None:
+    as_classifier = resolve("default-decoder", "classifier")
+    assert as_classifier.kind == "decoder"
+    assert as_classifier == resolve("default", "summarizer") == resolve("default-decoder", "summarizer")
+
+
 def _copy_with_other_bytes(source: str, target: Path) -> Path:
     """The model under `target` with weight bytes changed but every size kept: the safetensors
     header is left alone and the last tensor byte is flipped."""
