@@ -135,7 +135,7 @@ def packed_inputs(prompts: Sequence[list[int]], answers: list[list[int]], pad_id
     import torch
 
     tail = sum(len(a) for a in answers)
-    ids, keep = pad_batch([list(p) + [t for a in answers for t in a] for p in prompts], pad_id, left=True)
+    ids, _ = pad_batch([list(p) + [t for a in answers for t in a] for p in prompts], pad_id, left=True)
     rows, width = ids.shape
     start = width - tail  # where the answers begin, the same in every row
     allowed = torch.zeros((rows, width, width), dtype=torch.bool)
@@ -155,7 +155,7 @@ def packed_inputs(prompts: Sequence[list[int]], answers: list[list[int]], pad_id
         allowed[row, :first, :first] = torch.eye(first, dtype=torch.bool)  # padding sees itself: no empty rows
     mask = torch.zeros((rows, 1, width, width), dtype=dtype)
     mask.masked_fill_(~allowed.unsqueeze(1), torch.finfo(dtype).min)
-    return ids, positions, mask, keep
+    return ids, positions, mask
 
 
 def answer_log_probs(logits: Any, answers: list[list[int]]) -> Any:
@@ -204,7 +204,7 @@ def score_answers(
         for lang in sorted({languages[i] for i in batch}):
             rows = [i for i in batch if languages[i] == lang]
             answers = frames[lang].answers
-            ids, positions, mask, _ = packed_inputs([prompts[i] for i in rows], answers, pad_id, dtype)
+            ids, positions, mask = packed_inputs([prompts[i] for i in rows], answers, pad_id, dtype)
             with inference(device):
                 logits = model(
                     input_ids=ids.to(device),
