@@ -43,13 +43,14 @@ DISCIPLINES = {
 REDUCTIONS: tuple[Reduce, ...] = ("mean", "sum")
 
 
-def load(per_label: int) -> dict[str, list[str]]:
+def load(per_label: int, offset: int = 0) -> dict[str, list[str]]:
+    """`per_label` abstracts of each discipline, after skipping its first `offset`."""
     by_label: dict[str, list[str]] = {label: [] for label in DISCIPLINES}
     for line in CORPUS.open(encoding="utf-8"):
         row = json.loads(line)
-        if row["label"] in by_label and len(by_label[row["label"]]) < per_label:
+        if row["label"] in by_label and len(by_label[row["label"]]) < offset + per_label:
             by_label[row["label"]].append(row["text"])
-    return by_label
+    return {label: texts[offset:] for label, texts in by_label.items()}
 
 
 def accuracy(predicted: list[int], gold: list[int]) -> float:
@@ -100,6 +101,7 @@ def main() -> None:
     parser.add_argument("--decoder", default="default-decoder", help="decoder model (directory or name)")
     parser.add_argument("--docs", type=int, default=2, help="joined documents per discipline")
     parser.add_argument("--per-doc", type=int, default=6, help="abstracts per joined document")
+    parser.add_argument("--offset", type=int, default=0, help="abstracts of each discipline skipped first")
     parser.add_argument("--singles", type=int, default=5, help="single abstracts per discipline (decoder)")
     parser.add_argument("--variants", default="zh,en", help="label languages for the decoder: zh, en")
     parser.add_argument("--units", default="joined,single", help="what the decoder scores: joined, single")
@@ -122,7 +124,7 @@ def main() -> None:
     from tasks.run.plan import make_plan
 
     zh_labels, en_labels = list(DISCIPLINES), list(DISCIPLINES.values())
-    texts = load(args.docs * args.per_doc)
+    texts = load(args.docs * args.per_doc, args.offset)
     docs, doc_gold, singles, single_gold = [], [], [], []
     for k, label in enumerate(zh_labels):
         for d in range(args.docs):
