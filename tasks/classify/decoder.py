@@ -14,8 +14,8 @@ every row and only those positions go through the (150k-wide) output layer.
 An answer scores the summed log-probability of its tokens, not their mean: the labels are listed
 in the prompt, so once an answer's first token is chosen its other tokens are copied at almost
 no cost, and a mean would favour the labels with more tokens (a long discipline name over
-历史学). Measured (benchmarks/zh_labels_bench.py, BENCHMARKS.md): sum 14/15 vs mean 12/15 on
-single Chinese abstracts with Chinese labels, equal elsewhere.
+历史学). Measured (benchmarks/zh_labels_bench.py, BENCHMARKS.md) with Chinese labels: sum 14/15
+vs mean 12/15 single abstracts, 5/5 vs 3/5 joined documents; equal elsewhere.
 """
 
 from __future__ import annotations
