@@ -34,7 +34,7 @@ def print_report(report: RunReport) -> None:
             "summarizer_max_tokens",
             "summarizer_overlap_tokens",
         ),
-        "classify": ("segments_classified", "classify_tokens", "classify_truncated_tokens"),
+        "classify": ("segments_classified", "segments_fallback", "classify_tokens", "classify_truncated_tokens"),
         "summarize": (
             "segments_summarized",
             "summarize_output_tokens",

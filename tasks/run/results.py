@@ -102,6 +102,7 @@ class ClassifyResult(StageResult):
     segments_classified: int | None = None
     classify_tokens: int | None = None
     classify_truncated_tokens: int | None = None
+    segments_fallback: int | None = None  # labelled by the classifier's fallback decoder
     shards_skipped: int = 0
 
 

@@ -29,13 +29,14 @@ def test_kinds_are_detected_from_configuration(tiny_bert_classifier, tiny_embedd
     assert detect_kind(Path(tiny_llama)) == "decoder"
 
 
-def test_roles_are_checked(tiny_bert_classifier, tiny_llama) -> None:
+def test_roles_are_checked(tiny_bert_classifier, tiny_llama, tiny_bart) -> None:
     assert resolve(tiny_bert_classifier, "classifier").kind == "sequence-classification"
     assert resolve(tiny_llama, "summarizer").max_input_tokens == 512
+    assert resolve(tiny_llama, "classifier").kind == "decoder"  # zero-shot by label likelihood
     with pytest.raises(ModelError, match=r"a summarizer must be one of"):
         resolve(tiny_bert_classifier, "summarizer")
     with pytest.raises(ModelError, match="a classifier must be one of"):
-        resolve(tiny_llama, "classifier")
+        resolve(tiny_bart, "classifier")
 
 
 def test_unknown_models_fail_in_one_line(tmp_path: Path) -> None:
@@ -58,6 +59,12 @@ def test_default_classifier_is_the_packaged_minilm() -> None:
     ref = resolve("default", "classifier")
     assert ref.kind == "embedding"
     assert ref.max_input_tokens == 256  # trained length, not the 512 positions
+
+
+def test_default_decoder_is_the_default_summarizers_model_in_either_role() -> None:
+    as_classifier = resolve("default-decoder", "classifier")
+    assert as_classifier.kind == "decoder"
+    assert as_classifier == resolve("default", "summarizer") == resolve("default-decoder", "summarizer")
 
 
 def _copy_with_other_bytes(source: str, target: Path) -> Path:
