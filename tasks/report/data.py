@@ -69,7 +69,7 @@ def previous_documents(store: Store, run_id: str, inputs: list[str]) -> int | No
     found = rows(
         store,
         "SELECT counts->>'$.documents' AS documents FROM runs WHERE status = 'completed' "
-        f"AND run_id <> {literal(run_id)} AND json(parameters)->'$.inputs' = json({literal(json.dumps(inputs))}) "
+        f"AND run_id <> {literal(run_id)} AND (json(parameters)->'$.inputs') = json({literal(json.dumps(inputs))}) "
         "ORDER BY started_at DESC LIMIT 1",
     )
     value = found[0]["documents"] if found else None
@@ -94,7 +94,9 @@ def load_report(store: Store, run_id: str | None = None, doc_id: str | None = No
     scope = f"dr.run_id = {literal(run_id)}"
     if not rows(store, f"SELECT 1 AS x FROM document_results dr WHERE {scope} LIMIT 1") and config_id:
         scope = f"dr.config_id = {literal(config_id)}"
-    mix = rows(store, f"SELECT label, count(*) AS n FROM document_results dr WHERE {scope} GROUP BY label ORDER BY n DESC")
+    mix = rows(
+        store, f"SELECT label, count(*) AS n FROM document_results dr WHERE {scope} GROUP BY label ORDER BY n DESC"
+    )
     trend = rows(
         store,
         "WITH recent AS (SELECT run_id, started_at FROM runs WHERE status = 'completed' "
@@ -167,5 +169,7 @@ def _document(store: Store, doc_id: str, config_id: str | None) -> DocumentView:
         n_chars=int(doc["n_chars"] or 0),
         label=doc["label"],
         summary=doc["summary"] or "",
-        segments=[Segment(int(s["seq"]), int(s["char_start"]), int(s["char_end"]), s["label"], s["score"]) for s in segments],
+        segments=[
+            Segment(int(s["seq"]), int(s["char_start"]), int(s["char_end"]), s["label"], s["score"]) for s in segments
+        ],
     )

@@ -81,8 +81,13 @@ def _documents_table(data: ReportData) -> str:
         f"<tr><td><code>{escape(doc_id)}</code></td><td>{escape(title)}</td><td>{n:,}</td></tr>"
         for doc_id, title, n in shown
     )
-    more = f"<p class='meta'>{len(data.documents) - len(shown)} more not listed.</p>" if len(data.documents) > len(shown) else ""
+    more = (
+        f"<p class='meta'>{len(data.documents) - len(shown)} more not listed.</p>"
+        if len(data.documents) > len(shown)
+        else ""
+    )
     return (
-        "<h2>Documents of the run</h2><p class='meta'>Another document: <code>longdoc report RUN_ID --doc-id DOC_ID</code></p>"
+        "<h2>Documents of the run</h2>"
+        "<p class='meta'>Another document: <code>longdoc report RUN_ID --doc-id DOC_ID</code></p>"
         f"<table><tr><th>doc_id</th><th>title</th><th>characters</th></tr>{rows}</table>{more}"
     )

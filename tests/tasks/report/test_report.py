@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from storage.datasets import Store
-from tasks.report import ReportError, build_report
+from tasks.report import ReportError, build_report, previous_documents
 from tasks.report.data import DocumentView, ReportData, Segment
 from tasks.report.page import report_html
 from tests.helpers import DOCS
@@ -59,6 +59,10 @@ def test_report_reads_the_latest_run_and_its_history(two_runs: Path) -> None:
     assert all(a.char_start <= b.char_start for a, b in zip(doc.segments, doc.segments[1:], strict=False))
     assert doc.segments[-1].char_end == doc.n_chars  # the strip covers the text to its end
     assert all(chart.png.startswith(b"\x89PNG") for chart in report.charts)
+    inbox = str(two_runs.parent / "inbox")  # the end-of-run event's comparison: the run before, same inputs
+    assert previous_documents(Store(str(two_runs)), data.run_id, [inbox]) == 5  # 3 files + 1 record + late
+    assert previous_documents(Store(str(two_runs)), runs[0][0], [inbox]) == 5
+    assert previous_documents(Store(str(two_runs)), data.run_id, [inbox + "/"]) is None
 
 
 def test_report_of_an_earlier_run_and_a_chosen_document(two_runs: Path) -> None:
@@ -105,7 +109,10 @@ def test_every_string_from_the_data_is_escaped() -> None:
     for raw in ("<script", "</svg", "<img src=x", "</div></body>", "<b>"):
         assert raw not in html, raw
     assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;&lt;/svg&gt;") >= 6  # id, status, title, doc...
-    assert not re.search(r"<(?!/?(html|head|meta|title|style|body|h1|h2|p|code|div|figure|img|figcaption|strong|table|tr|td|th)\b)", html[15:])
+    assert not re.search(
+        r"<(?!/?(html|head|meta|title|style|body|h1|h2|p|code|div|figure|img|figcaption|strong|table|tr|td|th)\b)",
+        html[15:],
+    )
 
 
 def chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
