@@ -126,6 +126,17 @@ def test_a_healthy_run_sends_nothing_and_a_breach_sends_one(
     assert event["payload"]["rejected_share"] == 0 and event["payload"]["previous_documents"] is None
     roles = {r["prefect.resource.role"] for r in event["related"]}
     assert {"flow-run", "flow"} <= roles  # the flow run it came from
+    flow_run_id = next(r["prefect.resource.id"] for r in event["related"] if r["prefect.resource.role"] == "flow-run")
+    charts = prefect_api(
+        env,
+        "/artifacts/filter",
+        {"artifacts": {"flow_run_id": {"any_": [flow_run_id.removeprefix("prefect.flow-run.")]}}},
+    )
+    images = {a["key"]: a["data"] for a in charts if a["type"] == "image"}
+    assert set(images) == {
+        f"longdoc-chart-{k}" for k in ("label-mix", "label-trend", "segment-strip", "stage-time", "rejects")
+    }
+    assert all(url.startswith("data:image/png;base64,iVBOR") for url in images.values())  # a PNG, inline
     assert receiver.wait_for("longdoc", 5) == []
 
     for name in list(DOCS)[1:]:  # the next run: one document left, two unreadable inputs

@@ -153,3 +153,17 @@ def test_a_run_with_nothing_to_show_still_makes_a_page() -> None:
     data = replace(hostile_data(), label_mix={}, label_trend=[], rejects_by_reason={}, stage_seconds={}, document=None)
     html = report_html(data, report_charts(data))
     assert "The run has no document results." in html and html.count("<img") == 4
+
+
+def test_the_report_command_writes_the_page_or_says_in_one_line_why_not(
+    two_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli import main
+
+    out = tmp_path / "report.html"
+    assert main(["report", "--data-dir", str(two_runs), "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert all(title in page for title in TITLES) and page.count("data:image/png;base64,") == 5
+    assert main(["report", "no-such-run", "--data-dir", str(two_runs), "--out", str(tmp_path / "x.html")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err == "longdoc: error: no run no-such-run in the warehouse" and not (tmp_path / "x.html").exists()
