@@ -70,6 +70,7 @@ def previous_documents(store: Store, run_id: str, inputs: list[str]) -> int | No
         store,
         "SELECT counts->>'$.documents' AS documents FROM runs WHERE status = 'completed' "
         f"AND run_id <> {literal(run_id)} AND (json(parameters)->'$.inputs') = json({literal(json.dumps(inputs))}) "
+        f"AND started_at < coalesce((SELECT max(started_at) FROM runs WHERE run_id = {literal(run_id)}), now()) "
         "ORDER BY started_at DESC LIMIT 1",
     )
     value = found[0]["documents"] if found else None

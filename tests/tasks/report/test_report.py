@@ -60,8 +60,9 @@ def test_report_reads_the_latest_run_and_its_history(two_runs: Path) -> None:
     assert doc.segments[-1].char_end == doc.n_chars  # the strip covers the text to its end
     assert all(chart.png.startswith(b"\x89PNG") for chart in report.charts)
     inbox = str(two_runs.parent / "inbox")  # the end-of-run event's comparison: the run before, same inputs
-    assert previous_documents(Store(str(two_runs)), data.run_id, [inbox]) == 5  # 3 files + 1 record + late
-    assert previous_documents(Store(str(two_runs)), runs[0][0], [inbox]) == 5
+    assert previous_documents(Store(str(two_runs)), data.run_id, [inbox]) == 4  # the first run: 3 files + 1 record
+    assert previous_documents(Store(str(two_runs)), runs[0][0], [inbox]) is None  # nothing before the first
+    assert previous_documents(Store(str(two_runs)), "a-run-not-recorded-yet", [inbox]) == 5  # the latest: 4 + late
     assert previous_documents(Store(str(two_runs)), data.run_id, [inbox + "/"]) is None
 
 
