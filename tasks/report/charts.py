@@ -52,6 +52,12 @@ def _figure(width: float, height: float) -> Iterator[tuple[Any, Any, io.BytesIO]
             plt.close(fig)
 
 
+def _whole_numbers(axis: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _empty(ax: Any, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#666")
     ax.set_xticks([])
@@ -66,6 +72,7 @@ def label_mix_chart(data: ReportData, colours: dict[str, Any]) -> Chart:
             labels = list(data.label_mix)
             ax.bar(labels, [data.label_mix[k] for k in labels], color=[colours[k] for k in labels])
             ax.set_ylabel("documents")
+            _whole_numbers(ax.yaxis)
             ax.tick_params(axis="x", labelrotation=20)
         else:
             _empty(ax, "no document results")
@@ -84,6 +91,7 @@ def label_trend_chart(data: ReportData, colours: dict[str, Any]) -> Chart:
                 ax.bar(runs, heights, bottom=bottom, label=label, color=colours[label])
                 bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
             ax.set_ylabel("documents")
+            _whole_numbers(ax.yaxis)
             ax.set_xlabel("run (last 8 characters of its id)")
             ax.tick_params(axis="x", labelrotation=30)
             ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -141,6 +149,7 @@ def rejects_chart(data: ReportData) -> Chart:
             reasons = list(data.rejects_by_reason)[::-1]
             ax.barh(reasons, [data.rejects_by_reason[r] for r in reasons], color="#c44e52")
             ax.set_xlabel("inputs")
+            _whole_numbers(ax.xaxis)
         else:
             _empty(ax, "no input was rejected")
     return Chart("rejects", title, out.getvalue())

@@ -125,7 +125,7 @@ def load_report(store: Store, run_id: str | None = None, doc_id: str | None = No
         stage_seconds={k: float(v) for k, v in _json(run["stage_seconds"]).items() if isinstance(v, int | float)},
         label_mix={str(r["label"]): int(r["n"]) for r in mix},
         label_trend=_trend(trend),
-        rejects_by_reason={str(r["reason"]): int(r["n"]) for r in rejects},
+        rejects_by_reason=_rejects_by_reason(_json(run["counts"]), rejects),
         document=_document(store, chosen, config_id) if chosen else None,
         documents=[(r["doc_id"], r["title"], int(r["n_chars"] or 0)) for r in documents],
     )
@@ -137,6 +137,15 @@ def _json(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _rejects_by_reason(counts: dict[str, Any], recorded: list[dict[str, Any]]) -> dict[str, int]:
+    """The run's own count per reason (unchanged inputs rejected before count again, as in its
+    `rejects` figure); the `rejects` rows written by the run when its counts lack them."""
+    by_reason = counts.get("rejects_by_reason")
+    if isinstance(by_reason, dict) and all(isinstance(n, int) for n in by_reason.values()):
+        return {str(k): n for k, n in sorted(by_reason.items(), key=lambda kv: -kv[1])}
+    return {str(r["reason"]): int(r["n"]) for r in recorded}
 
 
 def _trend(found: list[dict[str, Any]]) -> list[tuple[str, dict[str, int]]]:

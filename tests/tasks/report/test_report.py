@@ -52,7 +52,8 @@ def test_report_reads_the_latest_run_and_its_history(two_runs: Path) -> None:
     assert sum(runs[0][1].values()) == 4 and sum(runs[1][1].values()) == 1  # 4 results, then the new one
     assert data.label_mix == runs[1][1]
     assert set(data.label_mix) <= {"alpha", "beta", "gamma"}
-    assert data.rejects_by_reason == {}  # broken.pdf did not change: the second run did not read it again
+    # broken.pdf did not change: the second run did not read it again, yet counts it, as its figures do
+    assert data.rejects_by_reason == {"corrupt": 1} == data.counts["rejects_by_reason"]
     assert {"ingest", "segment", "classify"} <= set(data.stage_seconds)
     doc = data.document
     assert doc is not None and doc.title == "late" and data.documents == [(doc.doc_id, "late", doc.n_chars)]
