@@ -75,8 +75,11 @@ def bucket_fs(env: dict[str, str], create: bool = False) -> Any:
 
 
 def prefect_api(env: dict[str, str], path: str, body: dict | list | None = None, method: str | None = None) -> Any:
-    """One call to the Prefect server's REST API that `env` names."""
+    """One call to the Prefect server's REST API that `env` names. A busy SQLite server answers
+    503 when its database stays locked: retried a few times, as Prefect's own client does."""
     import json
+    import time
+    import urllib.error
     import urllib.request
 
     request = urllib.request.Request(
@@ -85,9 +88,16 @@ def prefect_api(env: dict[str, str], path: str, body: dict | list | None = None,
         headers={"Content-Type": "application/json"},
         method=method or ("POST" if body is not None else "GET"),
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        text = response.read()
-    return json.loads(text) if text else None
+    for attempt in range(6):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read()
+            return json.loads(text) if text else None
+        except urllib.error.HTTPError as exc:
+            if exc.code not in (429, 503) or attempt == 5:
+                raise
+            time.sleep(2**attempt)
+    raise AssertionError("unreachable")
 
 
 @contextmanager
