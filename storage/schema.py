@@ -64,6 +64,7 @@ SEGMENT_SUMMARIES = pa.schema(
         ("n_output_tokens", pa.int32()),
         ("truncated_tokens", pa.int32()),
         ("hit_max_new_tokens", pa.bool_()),
+        ("language", pa.string()),  # of the segment's text, by script: the prompt's language
     ]
 )
 
