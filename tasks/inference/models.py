@@ -21,7 +21,7 @@ from typing import Any
 from tasks.errors import ModelError
 from tasks.inference.packaged import QWEN, convert_gguf, convert_once, converted_qwen
 from tasks.inference.weights import file_hashes, weight_files
-from tasks.inference.worker import freeze_garbage, per_worker
+from tasks.inference.worker import cpu_threads, freeze_garbage, per_worker
 
 CLASSIFIER_KINDS = ("sequence-classification", "embedding")
 SUMMARIZER_KINDS = ("seq2seq", "decoder")
@@ -242,6 +242,8 @@ def load_model(path: str, kind: str, device: str) -> Any:
         "decoder": tf.AutoModelForCausalLM,
     }
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if device == "cpu":
+        torch.set_num_threads(cpu_threads())
     try:
         model = classes[kind].from_pretrained(path, dtype=dtype, attn_implementation="sdpa", use_safetensors=True)
     except (ValueError, ImportError):  # an architecture without SDPA support
