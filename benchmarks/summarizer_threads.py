@@ -53,10 +53,11 @@ def main() -> None:
     parser.add_argument("--corpus", default="/work/shared/corpus/qmsum.jsonl")
     parser.add_argument("--prompt-tokens", type=int, default=500)
     parser.add_argument("--new-tokens", type=int, default=24)
+    parser.add_argument("--no-busy", action="store_true", help="skip the runs beside a spinning process")
     args = parser.parse_args()
     with Path(args.corpus).open(encoding="utf-8") as corpus:
         text = json.loads(corpus.readline())["text"]
-    for busy in (False, True):
+    for busy in (False,) if args.no_busy else (False, True):
         spinner = None
         if busy:
             spinner = multiprocessing.Process(target=_spin, daemon=True)
