@@ -49,7 +49,10 @@ class ProcessParams(BaseModel):
         le=1,
         description="[UNK] share of a segment over which the fallback labels it.",
     )
-    summarizer: str = Field(default="default", description="HF id, local directory or 'default'.")
+    summarizer: str = Field(
+        default="default",
+        description="HF id, local directory, 'default' (Qwen2.5-Coder-0.5B-Instruct) or 'smollm2' (faster, weaker).",
+    )
     max_tokens: int | None = Field(default=None, ge=8, description="Segment budget; each model's own when empty.")
     overlap_tokens: int | None = Field(
         default=None, ge=0, description="Overlap between segments; max_tokens/8 when empty."

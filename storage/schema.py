@@ -69,6 +69,7 @@ SEGMENT_SUMMARIES = pa.schema(
         ("n_output_tokens", pa.int32()),
         ("truncated_tokens", pa.int32()),
         ("hit_max_new_tokens", pa.bool_()),
+        ("language", pa.string()),  # of the segment's text, by script: the prompt's language
         # The model's output as generated; `summary` holds its sentences that passed the checks
         # (tasks/summarize/sentence_filter.py), and the counts say what happened to the others.
         ("raw_summary", pa.large_string()),

@@ -52,7 +52,10 @@ def warm_up(classifier: str, summarizer: str) -> None:
     import transformers.models.bert.modeling_bert
     import transformers.models.llama.modeling_llama  # noqa: F401
 
+    from tasks.inference import POLICY
+
     torch.set_num_threads(1)  # the same arithmetic in every run, so results compare exactly
+    POLICY.cpu_threads = 1  # and kept so when the models load, whatever the machine's load
     ProcessParams(inputs=["."], classifier=classifier, summarizer=summarizer, max_tokens=300).make_plan()
 
 

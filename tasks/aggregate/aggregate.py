@@ -60,6 +60,21 @@ def doc_segment_summaries(store: Store, doc_ids: list[str], segmenter_id: str, m
     return {doc: [r["summary"] for _, r in pairs] for doc, pairs in per_doc.items()}
 
 
+def doc_languages(store: Store, doc_ids: list[str], segmenter_id: str, model_id: str) -> dict[str, str]:
+    """Per document, the language most of its summarized tokens were detected in (segments
+    weigh by their tokens; rows written before languages were stored count as unknown)."""
+    per_doc = segment_results(store, doc_ids, segmenter_id, "segment_summaries", model_id, ["language"])
+    languages: dict[str, str] = {}
+    for doc, pairs in per_doc.items():
+        weights: dict[str, int] = defaultdict(int)
+        for seg, row in pairs:
+            if row["language"]:
+                weights[row["language"]] += seg["n_tokens"]
+        if weights:
+            languages[doc] = max(weights, key=lambda lang: (weights[lang], lang))
+    return languages
+
+
 def result_rows(
     doc_ids: list[str],
     labels: dict[str, DocumentLabel],

@@ -11,7 +11,7 @@ import time
 import pyarrow.compute as pc
 
 from storage.datasets import Store, is_in
-from tasks.aggregate.aggregate import DocumentLabel, doc_labels, doc_segment_summaries, result_rows
+from tasks.aggregate.aggregate import DocumentLabel, doc_labels, doc_languages, doc_segment_summaries, result_rows
 from tasks.aggregate.merge import MERGE_BUDGET_FACTOR, merge_extractive, supported_only
 from tasks.classify.classify import classify_segments
 from tasks.inference.engine import CANCELLATION, Progress
@@ -100,6 +100,7 @@ def aggregate(store: Store, plan: Plan, shard: Shard, run_id: str) -> AggregateR
             doc_segment_summaries(store, todo, sum_seg, spec.model_id),
             count=lambda s: len(tokenizer(s, add_special_tokens=False)["input_ids"]),
             budget=MERGE_BUDGET_FACTOR * spec.max_new_tokens,
+            languages=doc_languages(store, todo, sum_seg, spec.model_id),
         )
     texts = load_texts(store, list(summaries)) if summaries else {}
     unsupported = 0

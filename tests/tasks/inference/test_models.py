@@ -185,3 +185,21 @@ def test_hub_models_are_pinned_and_offline_forbids_downloads(
             resolve("some-org/not-cached", "classifier")
         cache = "is not in the local Hugging Face cache"
         assert str(err.value) == f"model 'some-org/not-cached' {cache} and {variable}=1 forbids downloading it"
+
+
+def test_default_summarizer_is_qwen_and_smollm2_stays_by_name(tiny_llama, monkeypatch, tmp_path: Path) -> None:
+    import tasks.inference.models as models
+
+    asked: list[Path] = []
+
+    def converted(cache_dir: Path) -> Path:  # the 2-minute conversion is tested in test_packaged
+        asked.append(cache_dir)
+        return Path(tiny_llama)
+
+    monkeypatch.setattr(models, "converted_qwen", converted)
+    ref = resolve("default", "summarizer", tmp_path)
+    assert ref.name == "Qwen2.5-Coder-0.5B-Instruct" and ref.kind == "decoder" and asked == [tmp_path]
+    assert resolve("qwen2.5-coder-0.5b", "summarizer", tmp_path).fingerprint == ref.fingerprint
+    smol = resolve("smollm2", "summarizer")  # the packaged GGUF, converted into the user's cache once
+    assert smol.name == "SmolLM2-135M-Instruct" and smol.kind == "decoder"
+    assert smol.fingerprint != ref.fingerprint
