@@ -18,7 +18,7 @@ def test_stage_counts_every_generated_sentence_and_stores_raw_output(tmp_path: P
     inbox, data = tmp_path / "inbox", str(tmp_path / "data")
     inbox.mkdir()
     (inbox / "a.txt").write_text("The committee met on Tuesday to discuss the budget. " * 60)
-    plan = make_plan(None, None, tiny_llama, 300, 16, 24, None)
+    plan = make_plan(None, None, tiny_llama, 480, 16, 24, None)
     store = Store(data)
     shard = Shard(0, tuple(steps.step_ingest(store, [str(inbox)], "r").doc_ids))
     stages.segment(store, plan, shard, "r")
