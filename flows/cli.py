@@ -1,4 +1,4 @@
-"""The `longdoc` command: run the flow, query the lake, list runs, rebuild, compact."""
+"""The `longdoc` command: run the flow, query the lake, list runs, rebuild, compact, report, alerts."""
 
 from __future__ import annotations
 
@@ -76,6 +76,25 @@ def _parser() -> argparse.ArgumentParser:
     add_option(compact, "data_dir")
     add_option(compact, "catalog")
     add_option(compact, "retain_days")
+
+    report = sub.add_parser("report", help="write a run's report as one self-contained HTML page")
+    report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="the run (default: the latest that ended)")
+    report.add_argument("--out", default="report.html", metavar="FILE", help="the page (default report.html)")
+    report.add_argument(
+        "--doc-id", metavar="DOC_ID", help="the document shown segment by segment (default: the longest)"
+    )
+    add_option(report, "data_dir")
+    add_option(report, "catalog")
+
+    alerts = sub.add_parser("alerts", help="Prefect automations that notify through a webhook")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    install = alerts_sub.add_parser(
+        "install", help="create (or replace) the automations of deployments/automations.yaml on PREFECT_API_URL"
+    )
+    target = install.add_mutually_exclusive_group(required=True)
+    target.add_argument("--webhook-url", metavar="URL", help="make (or update) a Custom Webhook block posting here")
+    target.add_argument("--block", metavar="TYPE/NAME", help="an existing notification block, e.g. slack-webhook/ops")
+    install.add_argument("--file", metavar="FILE", help="the alerts file (default deployments/automations.yaml)")
     return parser
 
 
@@ -93,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from flows.evaluate import evaluate
 
             return evaluate(args)
+        if args.command == "alerts":
+            return _alerts(args)
         return _warehouse_command(args)
     except (LongdocError, WarehouseError, StorageError) as exc:
         return fail(str(exc))
@@ -120,6 +141,8 @@ def _warehouse_command(args: argparse.Namespace) -> int:
             return _query(Store(args.data_dir, args.catalog), RUNS_SQL, "table", QueryLimits())
         if args.command == "compact":
             return _compact(Store(args.data_dir, args.catalog), args.retain_days)
+        if args.command == "report":
+            return _report(Store(args.data_dir, args.catalog), args.run_id, args.doc_id, args.out)
         return _rebuild(Store(args.data_dir, args.catalog), args.close_all_runs)
     except StorageError as exc:
         raise WarehouseError(str(exc)) from exc
@@ -160,6 +183,32 @@ def _compact(store: Store, retain_days: float) -> int:
 
     done = warehouse.compact(store, timedelta(days=retain_days))
     print("compacted: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in done.items()))
+    return 0
+
+
+def _report(store: Store, run_id: str | None, doc_id: str | None, out: str) -> int:
+    from tasks.report import ReportError, build_report
+
+    try:
+        report = build_report(store, run_id, doc_id)
+    except ReportError as exc:
+        return fail(str(exc))
+    with open(out, "w", encoding="utf-8") as page:
+        page.write(report.html)
+    print(f"report of run {report.data.run_id} written to {out}")
+    return 0
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from flows.alerts import DEFAULT_FILE, AlertsError, install
+
+    try:
+        names = install(Path(args.file) if args.file else DEFAULT_FILE, args.webhook_url, args.block)
+    except AlertsError as exc:
+        return fail(str(exc))
+    print("installed automations: " + ", ".join(names))
     return 0
 
 

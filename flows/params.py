@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 # The user-facing defaults are the library's own: each number is written once, beside the code
 # it governs (tests, benchmarks and scoring call those functions without these parameters).
+from tasks.classify.classify import DEFAULT_UNK_THRESHOLD
 from tasks.formats.limits import MIB, Limits
+from tasks.inference.models import DEFAULT_DECODER
 from tasks.run.shards import DEFAULT_SHARD_DOCUMENTS
 from tasks.summarize.summarize import DEFAULT_MAX_NEW_TOKENS
 
@@ -47,8 +49,23 @@ class ProcessParams(BaseModel):
     labels: list[str] | None = Field(
         default=None, description="Zero-shot labels, comma-separated on the command line; a general set when empty."
     )
-    classifier: str = Field(default="default", description="HF id, local directory or 'default'.")
-    summarizer: str = Field(default="default", description="HF id, local directory or 'default'.")
+    classifier: str = Field(
+        default="default", description="HF id, local directory, 'default' or 'default-decoder' (zero-shot on it)."
+    )
+    classifier_fallback: str = Field(
+        default=DEFAULT_DECODER,
+        description="Decoder that labels text the embedding classifier cannot represent; 'none' for no fallback.",
+    )
+    unk_threshold: float = Field(
+        default=DEFAULT_UNK_THRESHOLD,
+        ge=0,
+        le=1,
+        description="[UNK] share of a segment over which the fallback labels it.",
+    )
+    summarizer: str = Field(
+        default="default",
+        description="HF id, local directory, 'default' (Qwen2.5-Coder-0.5B-Instruct) or 'smollm2' (faster, weaker).",
+    )
     max_tokens: int | None = Field(default=None, ge=8, description="Segment budget; each model's own when empty.")
     overlap_tokens: int | None = Field(
         default=None, ge=0, description="Overlap between segments; max_tokens/8 when empty."
@@ -87,6 +104,8 @@ class ProcessParams(BaseModel):
             self.overlap_tokens,
             self.max_new_tokens,
             Path(self.cache_dir) if self.cache_dir else None,
+            None if self.classifier_fallback.strip().lower() == "none" else self.classifier_fallback,
+            self.unk_threshold,
         )
 
     @field_validator("task_runner")

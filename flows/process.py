@@ -20,7 +20,7 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.runtime import flow_run
 from prefect.tasks import Task, exponential_backoff
 
-from flows import observe
+from flows import finish, observe
 from flows.params import ProcessParams
 from flows.runners import gpu_annotation, task_runner
 from storage.datasets import Store
@@ -112,14 +112,23 @@ def record_failure(
     started: datetime,
     results: RunResults,
     exc: Exception,
-) -> None:
+) -> str:
     """The run's row, failed or cancelled; a row that cannot be written (the disk that failed
-    the stage) is logged, and the stage's error is the one the run ends with."""
+    the stage) is logged, and the stage's error is the one the run ends with. Returns the status."""
     status = "cancelled" if isinstance(exc, Cancelled) else "failed"
     try:
         record_task(params, store, run_id, plan, started, results, status, f"{type(exc).__name__}: {exc}")
     except Exception as record_exc:
         get_run_logger().warning("run %s could not be recorded as %s: %s", run_id, status, record_exc)
+    return status
+
+
+def announce(params: ProcessParams, store: Store, run_id: str, status: str, counts: dict[str, Any]) -> None:
+    """The end-of-run event, which must not change how the run ends."""
+    try:
+        finish.announce_run(params, store, run_id, status, counts)
+    except Exception as exc:
+        get_run_logger().warning("end-of-run event not sent: %s", exc)
 
 
 def run_shards(params: ProcessParams, store: Store, plan: Plan, shards: list[Shard], run_id: str) -> RunResults:
@@ -168,10 +177,18 @@ def process_documents(params: ProcessParams, plan: Plan | None = None) -> RunRep
         results = results.replace(shard=ShardResult(shards=len(shards)))
         results = run_shards(params, store, plan, shards, run_id).replace(ingest=ingested)
     except Exception as exc:
-        record_failure(params, store, run_id, plan, started, results, exc)
+        status = record_failure(params, store, run_id, plan, started, results, exc)
+        announce(params, store, run_id, status, results.counts())
         raise
-    report = record_task(params, store, run_id, plan, started, results, "completed")
+    try:  # the run's final commit: if it fails the run is not "completed", and the event says so
+        report = record_task(params, store, run_id, plan, started, results, "completed")
+    except Exception:
+        announce(params, store, run_id, "failed", results.counts())
+        raise
     observe.publish_artifacts(store, report, ingested.doc_ids)
+    # The run has ended in the lake (record_task), so the report's reads see it whole.
+    finish.publish_report(store, report.run_id)
+    announce(params, store, run_id, report.status, report.counts)
     if params.compact:  # maintenance after a completed run; its failure leaves the run completed
         try:
             get_run_logger().info("compacted the lake: %s", steps.step_compact(store, params.retain_days))

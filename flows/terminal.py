@@ -32,14 +32,24 @@ def print_report(report: RunReport) -> None:
             "summarizer_max_tokens",
             "summarizer_overlap_tokens",
         ),
-        "classify": ("segments_classified", "classify_tokens", "classify_truncated_tokens"),
+        "classify": ("segments_classified", "segments_fallback", "classify_tokens", "classify_truncated_tokens"),
         "summarize": (
             "segments_summarized",
             "summarize_output_tokens",
             "summarize_truncated_tokens",
             "segment_summaries_unclean",
+            "summary_sentences",
+            "summary_sentences_kept",
+            "summary_sentences_removed_meta",
+            "summary_sentences_removed_continuation",
+            "summary_sentences_removed_unsupported",
         ),
-        "aggregate": ("document_results_new", "summaries_merged", "document_summaries_unclean"),
+        "aggregate": (
+            "document_results_new",
+            "summaries_merged",
+            "document_summaries_unclean",
+            "document_sentences_unsupported",
+        ),
     }
     for stage, secs in report.stage_seconds.items():
         result = getattr(results, stage)

@@ -51,6 +51,11 @@ SEGMENT_LABELS = pa.schema(
         ("scores", pa.string()),
         ("n_input_tokens", pa.int32()),
         ("truncated_tokens", pa.int32()),
+        # Which model labelled the segment: the classifier itself (`model` without its fallback
+        # part) or its fallback decoder; the [UNK] share that decided; a decoder prompt's language.
+        ("labelled_by", pa.string()),
+        ("unk_share", pa.float64()),
+        ("language", pa.string()),
     ]
 )
 
@@ -64,6 +69,30 @@ SEGMENT_SUMMARIES = pa.schema(
         ("n_output_tokens", pa.int32()),
         ("truncated_tokens", pa.int32()),
         ("hit_max_new_tokens", pa.bool_()),
+        ("language", pa.string()),  # of the segment's text, by script: the prompt's language
+        # The model's output as generated; `summary` holds its sentences that passed the checks
+        # (tasks/summarize/sentence_filter.py), and the counts say what happened to the others.
+        ("raw_summary", pa.large_string()),
+        ("sentences_kept", pa.int32()),
+        ("sentences_removed_meta", pa.int32()),
+        ("sentences_removed_continuation", pa.int32()),
+        ("sentences_removed_unsupported", pa.int32()),
+        ("sentences_rewritten_meta", pa.int32()),
+    ]
+)
+
+# Where each sentence of a stored segment summary comes from: the span of the document that
+# supports it best (offsets into documents.text, inside its segment) and how well (tasks/evidence.py).
+SUMMARY_EVIDENCE = pa.schema(
+    [
+        ("segment_id", pa.string()),
+        ("model", pa.string()),
+        ("sentence_no", pa.int32()),
+        ("doc_id", pa.string()),
+        ("sentence", pa.string()),
+        ("char_start", pa.int64()),
+        ("char_end", pa.int64()),
+        ("support", pa.float64()),
     ]
 )
 
@@ -80,6 +109,7 @@ DOCUMENT_RESULTS = pa.schema(
         ("n_segments", pa.int32()),
         ("n_summary_segments", pa.int32()),
         ("classifier", pa.string()),
+        ("labelled_by", pa.string()),  # JSON: the model that labelled each segment -> how many segments
         ("summarizer", pa.string()),
         ("run_id", pa.string()),
         ("created_at", TS),
@@ -151,6 +181,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "segments": SEGMENTS,
     "segment_labels": SEGMENT_LABELS,
     "segment_summaries": SEGMENT_SUMMARIES,
+    "summary_evidence": SUMMARY_EVIDENCE,
     "document_results": DOCUMENT_RESULTS,
     "runs": RUNS,
     "rejects": REJECTS,
@@ -165,6 +196,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "segments": ("segment_id",),
     "segment_labels": ("segment_id", "model"),
     "segment_summaries": ("segment_id", "model"),
+    "summary_evidence": ("segment_id", "model", "sentence_no"),
     "document_results": ("doc_id", "config_id"),
     "runs": ("run_id",),
     "rejects": ("source_uri", "run_id"),
@@ -176,6 +208,6 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     "documents": ("metadata",),
     "inbox_files": ("doc_ids",),
     "segment_labels": ("scores",),
-    "document_results": ("label_scores", "label_max_scores"),
+    "document_results": ("label_scores", "label_max_scores", "labelled_by"),
     "runs": ("parameters", "counts", "stage_seconds"),
 }

@@ -21,7 +21,7 @@ def pending_segments(
     store: Store, segmenter_id: str, doc_ids: list[str], results_table: str, model_id: str, chunk_rows: int = 2048
 ) -> tuple[int, Iterator[list[dict[str, Any]]]]:
     """How many segments of these documents have no row in `results_table` for this model, and
-    those segments (id, doc_id, text) in chunks, so memory stays flat however many there are."""
+    those segments (id, doc_id, char_start, text) in chunks, so memory stays flat however many there are."""
     where = {"segmenter": segmenter_id, "doc_id": doc_ids}
     done = store.read(results_table, columns=["segment_id"], where={"model": model_id})
     finished = set(done.column("segment_id").to_pylist())
@@ -30,7 +30,7 @@ def pending_segments(
 
     def chunks() -> Iterator[list[dict[str, Any]]]:
         chunk: list[dict[str, Any]] = []
-        for batch in store.iter_batches("segments", ["segment_id", "doc_id", "text"], where):
+        for batch in store.iter_batches("segments", ["segment_id", "doc_id", "char_start", "text"], where):
             chunk.extend(r for r in batch.to_pylist() if r["segment_id"] in todo)
             while len(chunk) >= chunk_rows:
                 yield chunk[:chunk_rows]

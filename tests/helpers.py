@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +60,73 @@ def bucket_fs(env: dict[str, str], create: bool = False) -> Any:
         endpoint_override=env["AWS_ENDPOINT_URL"],
         allow_bucket_creation=create,
     )
+
+
+def prefect_api(env: dict[str, str], path: str, body: dict | list | None = None, method: str | None = None) -> Any:
+    """One call to the Prefect server's REST API that `env` names. A busy SQLite server answers
+    503 when its database stays locked: retried a few times, as Prefect's own client does."""
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        env["PREFECT_API_URL"] + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+        method=method or ("POST" if body is not None else "GET"),
+    )
+    for attempt in range(6):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read()
+            return json.loads(text) if text else None
+        except urllib.error.HTTPError as exc:
+            if exc.code not in (429, 503) or attempt == 5:
+                raise
+            time.sleep(2**attempt)
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def prefect_server(home: Path, **settings: str) -> Iterator[dict[str, str]]:
+    """A real Prefect server (every service: scheduler, triggers, actions...) on a free
+    loopback port with a fresh PREFECT_HOME; yields the environment that reaches it. `settings`
+    are more PREFECT_* variables for the server and its clients."""
+    import os
+    import sys
+    import time
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+        "LONGDOC_CACHE_DIR": str(home / "longdoc-cache"),
+        "HF_HUB_OFFLINE": "1",
+        **settings,
+    }
+    log = (home / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 300  # ~12 s on an idle machine; minutes on a loaded one
+        while True:
+            try:
+                prefect_api(env, "/health")
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError((home / "server.log").read_text()[-3000:]) from None
+                time.sleep(0.5)
+        yield env
+    finally:
+        stop(process)
+        log.close()

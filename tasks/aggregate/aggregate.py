@@ -9,9 +9,9 @@ alternative measured against it lives with its benchmark (benchmarks/abstractive
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ class DocumentLabel:
     score: float
     scores: dict[str, float]
     max_scores: dict[str, float]
+    labelled_by: dict[str, int] = field(default_factory=dict)  # model -> segments it labelled
 
 
 def pool_labels(segments: Sequence[tuple[int, int, dict[str, float]]]) -> DocumentLabel:
@@ -44,16 +45,34 @@ def pool_labels(segments: Sequence[tuple[int, int, dict[str, float]]]) -> Docume
 
 
 def doc_labels(store: Store, doc_ids: list[str], segmenter_id: str, model_id: str) -> dict[str, DocumentLabel]:
-    per_doc = segment_results(store, doc_ids, segmenter_id, "segment_labels", model_id, ["scores"])
-    return {
-        doc: pool_labels([(s["n_tokens"], s["overlap_tokens"], json.loads(r["scores"])) for s, r in pairs])
-        for doc, pairs in per_doc.items()
-    }
+    per_doc = segment_results(store, doc_ids, segmenter_id, "segment_labels", model_id, ["scores", "labelled_by"])
+    labels = {}
+    for doc, pairs in per_doc.items():
+        pooled = pool_labels([(s["n_tokens"], s["overlap_tokens"], json.loads(r["scores"])) for s, r in pairs])
+        # rows written before `labelled_by` existed were labelled by the model they name
+        by = Counter(r["labelled_by"] or model_id for _, r in pairs)
+        labels[doc] = replace(pooled, labelled_by=dict(sorted(by.items())))
+    return labels
 
 
 def doc_segment_summaries(store: Store, doc_ids: list[str], segmenter_id: str, model_id: str) -> dict[str, list[str]]:
     per_doc = segment_results(store, doc_ids, segmenter_id, "segment_summaries", model_id, ["summary"])
     return {doc: [r["summary"] for _, r in pairs] for doc, pairs in per_doc.items()}
+
+
+def doc_languages(store: Store, doc_ids: list[str], segmenter_id: str, model_id: str) -> dict[str, str]:
+    """Per document, the language most of its summarized tokens were detected in (segments
+    weigh by their tokens; rows written before languages were stored count as unknown)."""
+    per_doc = segment_results(store, doc_ids, segmenter_id, "segment_summaries", model_id, ["language"])
+    languages: dict[str, str] = {}
+    for doc, pairs in per_doc.items():
+        weights: dict[str, int] = defaultdict(int)
+        for seg, row in pairs:
+            if row["language"]:
+                weights[row["language"]] += seg["n_tokens"]
+        if weights:
+            languages[doc] = max(weights, key=lambda lang: (weights[lang], lang))
+    return languages
 
 
 def result_rows(
@@ -76,6 +95,7 @@ def result_rows(
                 "label_score": label.score if label else None,
                 "label_scores": json.dumps(label.scores) if label else None,
                 "label_max_scores": json.dumps(label.max_scores) if label else None,
+                "labelled_by": json.dumps(label.labelled_by) if label else None,
                 "summary": summary[0] if summary else None,
                 "summary_depth": summary[1] if summary else None,
                 "n_segments": n_segments.get(doc, (0, 0))[0],

@@ -14,17 +14,23 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from tasks.evidence import SUPPORT_THRESHOLD, Evidence, split_sentences
+from tasks.language import DEFAULT_LANGUAGE, UNSPACED_LANGUAGES
 from tasks.prose import sentence_key, sentences
 
 _WORD = re.compile(r"\w+")
 # A document summary may say twice what a segment summary says (measured on QMSum: 1x, 2x, 3x,
 # 4x max_new_tokens; BENCHMARKS.md).
 MERGE_BUDGET_FACTOR = 2
-MERGE_METHOD = f"extractive-central-{MERGE_BUDGET_FACTOR}x"  # part of the configuration's id
+MERGE_METHOD = f"extractive-central-{MERGE_BUDGET_FACTOR}x-lang"  # part of the configuration's id
 DUPLICATE_SIMILARITY = 0.6  # a sentence this close (cosine of word counts) to a chosen one adds nothing
 
 
-def _bag(text: str) -> Counter[str]:
+def _bag(text: str, language: str = DEFAULT_LANGUAGE) -> Counter[str]:
+    """A sentence's words; in a language written without spaces (Chinese, Japanese, Thai) its
+    character pairs, since a whole clause there is one \\w+ run and would match nothing."""
+    if language in UNSPACED_LANGUAGES:
+        return Counter(run[k : k + 2] for run in _WORD.findall(text.lower()) for k in range(max(1, len(run) - 1)))
     return Counter(w for w in _WORD.findall(text.lower()) if len(w) > 2 or not w.isascii())
 
 
@@ -34,7 +40,13 @@ def _cosine(a: Counter[str], b: Counter[str]) -> float:
     return dot / norm if norm else 0.0
 
 
-def select_sentences(summaries: Sequence[str], budget: int, count: Callable[[str], int], mode: str = "central") -> str:
+def select_sentences(
+    summaries: Sequence[str],
+    budget: int,
+    count: Callable[[str], int],
+    mode: str = "central",
+    language: str = DEFAULT_LANGUAGE,
+) -> str:
     """Sentences of the segment summaries, in document order, within `budget` tokens.
 
     `central`: those most similar to the rest of the summaries (the centroid idea of LexRank):
@@ -44,7 +56,7 @@ def select_sentences(summaries: Sequence[str], budget: int, count: Callable[[str
     units = [(i, k, s) for i, summary in enumerate(summaries) for k, s in enumerate(sentences(summary))]
     if not units:
         return ""
-    bags = [_bag(s) for _, _, s in units]
+    bags = [_bag(s, language) for _, _, s in units]
     total: Counter[str] = Counter()
     for bag in bags:
         total.update(bag)
@@ -65,16 +77,35 @@ def select_sentences(summaries: Sequence[str], budget: int, count: Callable[[str
         chosen.append(j)
         keys.add(key)
         used += cost
-    return " ".join(units[j][2] for j in sorted(chosen))
+    joiner = "" if language in UNSPACED_LANGUAGES else " "
+    return joiner.join(units[j][2] for j in sorted(chosen))
 
 
 def merge_extractive(
-    per_doc: dict[str, list[str]], count: Callable[[str], int], budget: int
+    per_doc: dict[str, list[str]], count: Callable[[str], int], budget: int, languages: dict[str, str] | None = None
 ) -> dict[str, tuple[str, int]]:
     """One summary per document and its merge depth: a one-segment document keeps its summary
-    (depth 0); a longer one gets its most central sentences within `budget` tokens (depth 1)."""
+    (depth 0); a longer one gets its most central sentences within `budget` tokens (depth 1),
+    compared and joined as its language (`languages`, by doc_id) writes them."""
+    languages = languages or {}
     return {
-        doc: (items[0], 0) if len(items) == 1 else (select_sentences(items, budget, count), 1)
+        doc: (items[0], 0)
+        if len(items) == 1
+        else (select_sentences(items, budget, count, language=languages.get(doc, DEFAULT_LANGUAGE)), 1)
         for doc, items in per_doc.items()
         if items
     }
+
+
+def supported_only(summary: str, text: str, threshold: float = SUPPORT_THRESHOLD) -> tuple[str, int]:
+    """The document summary without its sentences that lack support in the document's text
+    (tasks/evidence.py), and how many were removed. Its sentences come from checked segment
+    summaries, so this is a guard: what it removes is counted, never silent."""
+    parts = split_sentences(summary)
+    if not parts:
+        return summary, 0
+    evidence = Evidence(text)
+    kept = [s for s in parts if evidence.support(s).score >= threshold]
+    if len(kept) == len(parts):
+        return summary, 0
+    return " ".join(kept), len(parts) - len(kept)

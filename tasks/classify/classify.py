@@ -1,7 +1,11 @@
 """Classify: a label and the full score distribution for every segment.
 
-Two backends, picked from the model: a fine-tuned sequence classifier (its own id2label), or
-zero-shot by embedding similarity between the segment and each label's description.
+Three backends, picked from the model: a fine-tuned sequence classifier (its own id2label),
+zero-shot by embedding similarity between the segment and each label's description, or
+zero-shot by label likelihood on an instruct decoder (tasks/classify/decoder.py). An embedding
+classifier may have a decoder as its fallback: a segment whose tokens are mostly unknown to the
+embedding model (an [UNK] share over the threshold: Chinese text for English-only MiniLM) is
+labelled by the decoder instead, and its row says so (`labelled_by`).
 """
 
 from __future__ import annotations
@@ -14,34 +18,57 @@ from pathlib import Path
 from typing import Any
 
 from storage.datasets import Store
+from tasks.classify.decoder import decoder_model_id, score_answers
 from tasks.errors import ConfigError
 from tasks.inference.engine import BatchLimits, Progress, inference, pad_batch, run_batched, shifted
 from tasks.inference.models import ModelRef, load_model, load_tokenizer
 from tasks.inference.worker import plain_backend
+from tasks.language import detect_language
 from tasks.tables import pending_segments
 
 DEFAULT_LABELS = ("business", "technology", "science", "politics", "education", "health", "law", "culture")
 LABEL_TEMPLATE = "This text is about {}."
 ZERO_SHOT_TEMPERATURE = 0.05  # cosine similarities sit close together; sharpen before softmax
+# Calibrated on the development corpus with MiniLM's tokenizer (BENCHMARKS.md): English text has
+# no [UNK] at all (QMSum, Gutenberg: max 0.000), a Chinese abstract 0.39-0.85 (median 0.66).
+DEFAULT_UNK_THRESHOLD = 0.1
 
 
 @dataclass(frozen=True)
 class ClassifierSpec:
     ref: ModelRef
     labels: tuple[str, ...]
+    fallback: ModelRef | None = None  # a decoder for segments the embedding model cannot represent
+    unk_threshold: float = DEFAULT_UNK_THRESHOLD
 
     def __post_init__(self) -> None:
-        if self.ref.kind == "embedding" and len(self.labels) < 2:
+        if self.ref.kind in ("embedding", "decoder") and len(self.labels) < 2:
             raise ConfigError("zero-shot classification needs at least two --labels")
+        if self.fallback is not None and (self.ref.kind != "embedding" or self.fallback.kind != "decoder"):
+            raise ConfigError("only an embedding classifier takes a fallback, and the fallback must be a decoder")
 
     @property
-    def model_id(self) -> str:
-        """The `model` column: which model, and for zero-shot which labels."""
+    def own_id(self) -> str:
+        """The classifier model itself, without its fallback: what `labelled_by` names."""
+        if self.ref.kind == "decoder":
+            return decoder_model_id(self.ref, self.labels)
         if self.ref.kind != "embedding":
             return self.ref.short_id
         # The template shapes every score, so a changed one is a changed model.
         digest = hashlib.sha256("\x1f".join((LABEL_TEMPLATE, *self.labels)).encode()).hexdigest()[:8]
         return f"{self.ref.short_id}:zero-shot-{digest}"
+
+    @property
+    def fallback_id(self) -> str | None:
+        return decoder_model_id(self.fallback, self.labels) if self.fallback else None
+
+    @property
+    def model_id(self) -> str:
+        """The `model` column: which model, for zero-shot which labels, and any fallback with
+        the [UNK] share over which it takes over."""
+        if self.fallback_id is None:
+            return self.own_id
+        return f"{self.own_id}+{self.fallback_id}@unk>{self.unk_threshold:g}"
 
 
 def encode_inputs(tokenizer: Any, texts: Sequence[str], max_len: int) -> tuple[list[list[int]], list[int]]:
@@ -86,9 +113,13 @@ def score_texts(
     progress: Progress | None = None,
     limits: BatchLimits | None = None,
 ) -> list[tuple[dict[str, float], int, int]]:
-    """Per text: its label distribution, input tokens and truncated tokens."""
+    """Per text: its label distribution, input tokens and truncated tokens, from the spec's
+    own model (never its fallback: `label_texts` routes)."""
     import torch
 
+    if spec.ref.kind == "decoder":
+        answers = score_answers(spec.ref, spec.labels, texts, device, progress, limits)
+        return [(a.probabilities(spec.labels), a.n_input_tokens, a.truncated_tokens) for a in answers]
     tokenizer = load_tokenizer(spec.ref.path)
     model = load_model(spec.ref.path, spec.ref.kind, device)
     rows, truncated = encode_inputs(tokenizer, texts, spec.ref.max_input_tokens)
@@ -120,6 +151,67 @@ def score_texts(
     return [(s, len(r), t) for s, r, t in zip(scores, rows, truncated, strict=True)]
 
 
+@dataclass(frozen=True)
+class SegmentScore:
+    """One segment's labels, and which model gave them."""
+
+    scores: dict[str, float]
+    n_input_tokens: int
+    truncated_tokens: int
+    labelled_by: str
+    unk_share: float | None  # of the embedding model's tokens; None for other classifiers
+    language: str | None  # the prompt's language, for a decoder
+
+
+def unk_shares(tokenizer: Any, texts: Sequence[str]) -> list[float]:
+    """The share of each text's tokens that the tokenizer maps to its unknown token."""
+    unk = tokenizer.unk_token_id
+    encoded = plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)
+    return [sum(t == unk for t in e.ids) / len(e.ids) if e.ids and unk is not None else 0.0 for e in encoded]
+
+
+def label_texts(
+    spec: ClassifierSpec,
+    texts: Sequence[str],
+    device: str,
+    progress: Progress | None = None,
+    limits: BatchLimits | None = None,
+) -> list[SegmentScore]:
+    """Per text, its labels from the classifier, or from its fallback when the classifier's
+    tokenizer maps more than `unk_threshold` of the text to [UNK]."""
+    shares: list[float | None] = [None] * len(texts)
+    if spec.ref.kind == "embedding":
+        shares = list(unk_shares(load_tokenizer(spec.ref.path), texts))
+    routed = [spec.fallback is not None and (s or 0.0) > spec.unk_threshold for s in shares]
+    own = [i for i, r in enumerate(routed) if not r]
+    other = [i for i, r in enumerate(routed) if r]
+    results: dict[int, SegmentScore] = {}
+    if own:
+        scored = score_texts(spec, [texts[i] for i in own], device, progress, limits)
+        languages = [detect_language(texts[i]) if spec.ref.kind == "decoder" else None for i in own]
+        for i, (scores, n, cut), lang in zip(own, scored, languages, strict=True):
+            results[i] = SegmentScore(scores, n, cut, spec.own_id, shares[i], lang)
+    if other and spec.fallback is not None and spec.fallback_id is not None:
+        answers = score_answers(
+            spec.fallback,
+            spec.labels,
+            [texts[i] for i in other],
+            device,
+            shifted(progress, len(own), len(texts)),
+            limits,
+        )
+        for i, a in zip(other, answers, strict=True):
+            results[i] = SegmentScore(
+                a.probabilities(spec.labels),
+                a.n_input_tokens,
+                a.truncated_tokens,
+                spec.fallback_id,
+                shares[i],
+                a.language,
+            )
+    return [results[i] for i in range(len(texts))]
+
+
 def classify_segments(
     store: Store,
     spec: ClassifierSpec,
@@ -133,28 +225,32 @@ def classify_segments(
     """Label every segment of these documents that has no label from this classifier yet,
     a chunk at a time, so memory stays flat (the rows are committed when the stage ends)."""
     total, chunks = pending_segments(store, segmenter_id, doc_ids, "segment_labels", spec.model_id, chunk_rows)
-    counts = {"segments_classified": 0, "classify_tokens": 0, "classify_truncated_tokens": 0}
+    counts = {"segments_classified": 0, "classify_tokens": 0, "classify_truncated_tokens": 0, "segments_fallback": 0}
     for chunk in chunks:
-        scored = score_texts(
+        scored = label_texts(
             spec, [r["text"] for r in chunk], device, shifted(progress, counts["segments_classified"], total)
         )
         rows = []
-        for segment, (scores, n_input, truncated) in zip(chunk, scored, strict=True):
-            label = max(scores, key=lambda name: scores[name])
+        for segment, s in zip(chunk, scored, strict=True):
+            label = max(s.scores, key=lambda name: s.scores[name])
             rows.append(
                 {
                     "segment_id": segment["segment_id"],
                     "model": spec.model_id,
                     "doc_id": segment["doc_id"],
                     "label": label,
-                    "score": scores[label],
-                    "scores": json.dumps(scores),
-                    "n_input_tokens": n_input,
-                    "truncated_tokens": truncated,
+                    "score": s.scores[label],
+                    "scores": json.dumps(s.scores, ensure_ascii=False),
+                    "n_input_tokens": s.n_input_tokens,
+                    "truncated_tokens": s.truncated_tokens,
+                    "labelled_by": s.labelled_by,
+                    "unk_share": s.unk_share,
+                    "language": s.language,
                 }
             )
-            counts["classify_tokens"] += n_input
-            counts["classify_truncated_tokens"] += truncated
+            counts["classify_tokens"] += s.n_input_tokens
+            counts["classify_truncated_tokens"] += s.truncated_tokens
+            counts["segments_fallback"] += s.labelled_by != spec.own_id
         store.add("segment_labels", rows)
         counts["segments_classified"] += len(rows)
     return counts

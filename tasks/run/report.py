@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage.datasets import Store
-from tasks.run.results import IngestResult, RunReport, SegmentResult, ShardResult
+from tasks.run.results import IngestResult, RunReport, SegmentResult, ShardResult, SummarizeResult
 
 SUMMARY_PREVIEW_CHARS = 300
 
@@ -22,6 +22,7 @@ def run_summary_markdown(report: RunReport, rejects: list[dict[str, Any]]) -> st
         f"- documents: {ingest.documents} ({ingest.documents_new} new)",
         f"- segments made: {segments}; model tokens: {results.model_tokens:,}",
         f"- shards: {shard.shards} ({shard.shards_cached or 0} skipped as already finished)",
+        *_sentence_line(results.summarize),
         f"- rejected inputs: {len(rejects)}",
         f"- config: `{report.config_id}`; wall time {report.seconds:.1f} s",
         "",
@@ -33,6 +34,18 @@ def run_summary_markdown(report: RunReport, rejects: list[dict[str, Any]]) -> st
         lines += ["", "| rejected input | reason | error |", "|---|---|---|"]
         lines += [f"| {r['source_uri']} | {r['reason']} | {_cell(r.get('error') or '')} |" for r in rejects]
     return "\n".join(lines) + "\n"
+
+
+def _sentence_line(summarize: SummarizeResult | None) -> list[str]:
+    """What the summary checks did to the generated sentences, when summaries were made."""
+    if not summarize or not summarize.summary_sentences:
+        return []
+    return [
+        f"- summary sentences: {summarize.summary_sentences} generated, {summarize.summary_sentences_kept} kept;"
+        f" removed as meta-text {summarize.summary_sentences_removed_meta}, continuation"
+        f" {summarize.summary_sentences_removed_continuation}, unsupported"
+        f" {summarize.summary_sentences_removed_unsupported}"
+    ]
 
 
 def _cell(text: str) -> str:

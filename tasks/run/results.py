@@ -102,6 +102,7 @@ class ClassifyResult(StageResult):
     segments_classified: int | None = None
     classify_tokens: int | None = None
     classify_truncated_tokens: int | None = None
+    segments_fallback: int | None = None  # labelled by the classifier's fallback decoder
     shards_skipped: int = 0
 
 
@@ -114,6 +115,14 @@ class SummarizeResult(StageResult):
     summarize_output_tokens: int | None = None
     summarize_truncated_tokens: int | None = None
     segment_summaries_unclean: int | None = None  # failing the clean-prose checks after repair: tasks/prose.py
+    # Each generated sentence is kept or removed for one reason (tasks/summarize/sentence_filter.py):
+    # summary_sentences == kept + the three removed counts; rewritten counts meta lead-ins stripped.
+    summary_sentences: int | None = None
+    summary_sentences_kept: int | None = None
+    summary_sentences_removed_meta: int | None = None
+    summary_sentences_removed_continuation: int | None = None
+    summary_sentences_removed_unsupported: int | None = None
+    summary_sentences_rewritten_meta: int | None = None
     shards_skipped: int = 0
 
 
@@ -124,6 +133,8 @@ class AggregateResult(StageResult):
     document_results_new: int | None = None
     summaries_merged: int | None = None
     document_summaries_unclean: int | None = None
+    # merged document summary sentences without support in the document's text, removed
+    document_sentences_unsupported: int | None = None
     shards_skipped: int = 0
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 
 from storage.datasets import Store
-from tasks.aggregate.aggregate import DocumentLabel, doc_labels, doc_segment_summaries, result_rows
-from tasks.aggregate.merge import MERGE_BUDGET_FACTOR, merge_extractive
+from tasks.aggregate.aggregate import DocumentLabel, doc_labels, doc_languages, doc_segment_summaries, result_rows
+from tasks.aggregate.merge import MERGE_BUDGET_FACTOR, merge_extractive, supported_only
 from tasks.classify.classify import classify_segments
 from tasks.inference.engine import CANCELLATION, Progress
 from tasks.inference.models import load_tokenizer, pick_device
@@ -98,7 +98,13 @@ def aggregate(store: Store, plan: Plan, shard: Shard, run_id: str) -> AggregateR
             doc_segment_summaries(store, todo, sum_seg, spec.model_id),
             count=lambda s: len(tokenizer(s, add_special_tokens=False)["input_ids"]),
             budget=MERGE_BUDGET_FACTOR * spec.max_new_tokens,
+            languages=doc_languages(store, todo, sum_seg, spec.model_id),
         )
+    texts = load_texts(store, list(summaries)) if summaries else {}
+    unsupported = 0
+    for doc, (summary, depth) in list(summaries.items()):
+        checked, removed = supported_only(summary, texts.get(doc, ""))
+        summaries[doc], unsupported = (checked, depth), unsupported + removed
     meta = {
         "config_id": plan.config_id,
         "classifier": plan.classifier.model_id if plan.classifier else None,
@@ -107,13 +113,13 @@ def aggregate(store: Store, plan: Plan, shard: Shard, run_id: str) -> AggregateR
     }
     rows = result_rows(todo, labels, summaries, segment_counts(store, todo, cls_seg, sum_seg), meta)
     store.add("document_results", rows)
-    texts = load_texts(store, list(summaries)) if summaries else {}
     unclean = count_unclean((summary, texts.get(doc)) for doc, (summary, _) in summaries.items())["unclean"]
     return AggregateResult(
         seconds=time.perf_counter() - start,
         document_results_new=len(rows),
         summaries_merged=sum(1 for s in summaries.values() if s[1] > 0),
         document_summaries_unclean=unclean,
+        document_sentences_unsupported=unsupported,
     )
 
 

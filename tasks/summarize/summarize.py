@@ -2,7 +2,8 @@
 
 Seq2seq models (BART, T5, Pegasus) read the text alone; instruct decoders get their own chat
 template: a system message, the text between delimiters, and the instruction after it (asked
-before the text, a small model tends to continue the text instead of summarizing it).
+before the text, a small model tends to continue the text instead of summarizing it), both in
+the language of the segment's text (tasks/summarize/language.py; stored as `language`).
 """
 
 from __future__ import annotations
@@ -25,21 +26,16 @@ from tasks.inference.engine import (
 from tasks.inference.frames import special_frame
 from tasks.inference.models import ModelRef, load_model, load_tokenizer
 from tasks.inference.worker import plain_backend
+from tasks.language import DEFAULT_LANGUAGE, INSTRUCTIONS, detect, instruction, prompt_fingerprint, prompt_language
 from tasks.prose import prose_issues, repair_summary
+from tasks.summarize.repeats import allowed_scripts, no_repeat_in_output, vocabulary_scripts
+from tasks.summarize.sentence_filter import evidence_rows, filter_summary, sentence_columns, sentence_counts
 from tasks.tables import pending_segments
 
-PROMPT_VERSION = "4"  # 3: states the content, not "the document..."; 4: summaries repaired (tasks/prose.py)
-# Measured on QMSum (BENCHMARKS.md): asked to "write a summary of the document", the model wrote
-# about the document ("The document, titled ..., provides an overview"); asked to state the
-# text's points directly it scored higher on ROUGE-1/2/L.
-SYSTEM_PROMPT = (
-    "You summarize texts in plain prose. You state what the text says directly, in two or three "
-    "sentences; you never describe the text itself, never continue it, and never write a name "
-    "followed by a colon."
-)
-USER_PROMPT = (
-    'Text:\n"""\n{text}\n"""\n\nSummarize the text above in two or three sentences. State its main points directly.'
-)
+# 5: the instruction in the text's language (tasks/language.py), a script-keeping repeat ban
+# (tasks/summarize/repeats.py), and only checked sentences stored, with their evidence
+# (sentence_filter.py); the wording itself is fingerprinted into model_id.
+PROMPT_VERSION = "6"
 _MARKER = "\x00LONGDOC_TEXT\x00"
 DEFAULT_MAX_NEW_TOKENS = 80
 NO_REPEAT_NGRAM = 4
@@ -53,7 +49,7 @@ class SummarizerSpec:
 
     @property
     def model_id(self) -> str:
-        return f"{self.ref.short_id}:p{PROMPT_VERSION}-n{self.max_new_tokens}"
+        return f"{self.ref.short_id}:p{PROMPT_VERSION}.{prompt_fingerprint()}-n{self.max_new_tokens}"
 
     @property
     def max_input_tokens(self) -> int:
@@ -64,12 +60,17 @@ class SummarizerSpec:
 
 
 def prompt_frame(
-    tokenizer: Any, kind: str, model_type: str = "", prompt: tuple[str, str] | None = None
+    tokenizer: Any,
+    kind: str,
+    model_type: str = "",
+    prompt: tuple[str, str] | None = None,
+    language: str = DEFAULT_LANGUAGE,
 ) -> tuple[list[int], list[int]]:
     """The token ids the model sees before and after the text of a segment; `prompt` is a
-    (system, user) pair for decoders, the segment prompt when None."""
+    (system, user) pair for decoders, the segment prompt in `language` when None."""
     if kind == "decoder":
-        system, user = prompt or (SYSTEM_PROMPT, USER_PROMPT)
+        own = instruction(language)
+        system, user = prompt or (own.system, own.user)
         messages = [
             {"role": "system", "content": system},
             {"role": "user", "content": user.format(text=_MARKER)},
@@ -83,9 +84,11 @@ def prompt_frame(
 
 
 def frame_overhead(ref: ModelRef) -> int:
+    """The most tokens a prompt adds to a segment's text, over every language's prompt (segments
+    are cut before their language is known)."""
     tokenizer = load_tokenizer(ref.path)
-    before, after = prompt_frame(tokenizer, ref.kind, _model_type(ref))
-    return len(before) + len(after)
+    frames = [prompt_frame(tokenizer, ref.kind, _model_type(ref), language=lang) for lang in INSTRUCTIONS]
+    return max(len(before) + len(after) for before, after in frames)
 
 
 def _model_type(ref: ModelRef) -> str:
@@ -102,6 +105,8 @@ class Summary:
     n_output_tokens: int
     truncated_tokens: int
     hit_max_new_tokens: bool
+    raw: str = ""  # the model's output before the repair
+    language: str = DEFAULT_LANGUAGE
 
 
 def summarize_texts(
@@ -121,17 +126,23 @@ def summarize_texts(
 
     tokenizer = load_tokenizer(spec.ref.path)
     model = load_model(spec.ref.path, spec.ref.kind, device)
-    before, after = prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), prompt)
-    room = spec.max_input_tokens - len(before) - len(after)
+    decoder = spec.ref.kind == "decoder"
+    languages = [detect(text) for text in texts]
+    frames = {
+        lang: prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), prompt, lang)
+        for lang in {prompt_language(lang) for lang in languages}
+    }
     rows, truncated = [], []
     # the worker's plain copy: a per-call split_special_tokens would set it on the shared tokenizer
     encoded = [e.ids for e in plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)]
-    for ids in encoded:
+    for ids, lang in zip(encoded, languages, strict=True):
+        before, after = frames[prompt_language(lang)]
+        room = spec.max_input_tokens - len(before) - len(after)
         truncated.append(max(0, len(ids) - room))
         rows.append(before + list(ids[:room]) + after)
     eos = _eos_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
-    decoder = spec.ref.kind == "decoder"
+    scripts = vocabulary_scripts(spec.ref.path)
 
     def run(batch: list[int]) -> list[tuple[str, int, bool]]:
         ids, mask = pad_batch([rows[i] for i in batch], pad_id, left=decoder)
@@ -144,7 +155,14 @@ def summarize_texts(
                 num_beams=1,
                 pad_token_id=pad_id,
                 eos_token_id=eos,
-                logits_processor=[no_repeat_in_output(ids.shape[1] if decoder else 1, NO_REPEAT_NGRAM)],
+                logits_processor=[
+                    no_repeat_in_output(
+                        ids.shape[1] if decoder else 1,
+                        NO_REPEAT_NGRAM,
+                        scripts,
+                        allowed_scripts([languages[i] for i in batch]),
+                    )
+                ],
                 stopping_criteria=[stop_on(cancel)],
                 **({"cache_implementation": "static"} if static_cache else {}),
             )
@@ -157,36 +175,9 @@ def summarize_texts(
     # Repaired right away against the text it summarizes: no speaker tag of that text, no
     # template remnant, no repeated sentence (what a repair cannot fix is counted later).
     return [
-        Summary(repair_summary(text, source), len(row), n_out, cut, hit)
-        for (text, n_out, hit), row, cut, source in zip(outputs, rows, truncated, texts, strict=True)
+        Summary(repair_summary(text, source), len(row), n_out, cut, hit, text, lang)
+        for (text, n_out, hit), row, cut, source, lang in zip(outputs, rows, truncated, texts, languages, strict=True)
     ]
-
-
-def no_repeat_in_output(start: int, n: int) -> Any:
-    """A logits processor that bans repeating any n-gram within the generated text only.
-
-    transformers' no_repeat_ngram_size also bans n-grams of the prompt, which would stop a
-    summary from quoting its source; small models otherwise loop ("I'm sorry, I'm sorry, ...").
-    """
-    import torch
-    from transformers import LogitsProcessor
-
-    class NoRepeatInOutput(LogitsProcessor):
-        # Vectorized on the scores' device: a per-row Python loop would cost a device sync and
-        # milliseconds per step, more than the model's own decode step on a GPU.
-        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-            generated = input_ids[:, start:]
-            if generated.shape[1] < n:
-                return scores
-            windows = generated.unfold(1, n, 1)  # (rows, windows, n)
-            prefix = generated[:, generated.shape[1] - n + 1 :].unsqueeze(1)
-            repeats = (windows[:, :, : n - 1] == prefix).all(-1)
-            banned = torch.zeros(scores.shape, dtype=torch.int32, device=scores.device)
-            banned.scatter_add_(1, windows[:, :, n - 1], repeats.to(torch.int32))
-            scores.masked_fill_(banned > 0, -float("inf"))
-            return scores
-
-    return NoRepeatInOutput()
 
 
 def stop_on(cancel: Cancellation) -> Any:
@@ -217,12 +208,35 @@ def _decode(tokenizer: Any, ids: list[int], eos: list[int], pad_id: int) -> tupl
     kept = ids[:end] if end is not None else [t for t in ids if t != pad_id]
     text = tokenizer.decode(kept, skip_special_tokens=True).strip()
     if end is None:  # cut off by max_new_tokens: keep whole sentences when there is one
-        last = max(
-            text.rfind(". "), text.rfind("! "), text.rfind("? "), text.rfind("."), text.rfind("!"), text.rfind("?")
-        )
+        last = max(text.rfind(mark) for mark in ".!?。！？")  # Chinese ends too: a cut Chinese sentence goes
         if last > 0:
             text = text[: last + 1]
     return text, len(kept), end is None
+
+
+def checked_rows(
+    segments: list[dict[str, Any]], summaries: list[Summary], model: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """segment_summaries rows (each summary's checked sentences, its raw output and what was
+    removed) and summary_evidence rows, for segments (segment_id, doc_id, char_start, text)."""
+    rows, evidence = [], []
+    for seg, s in zip(segments, summaries, strict=True):
+        checked = filter_summary(s.text, seg["text"], seg["char_start"])
+        rows.append(
+            {
+                "segment_id": seg["segment_id"],
+                "model": model,
+                "doc_id": seg["doc_id"],
+                "n_input_tokens": s.n_input_tokens,
+                "n_output_tokens": s.n_output_tokens,
+                "truncated_tokens": s.truncated_tokens,
+                "hit_max_new_tokens": s.hit_max_new_tokens,
+                "language": s.language,
+                **sentence_columns(checked, s.raw),
+            }
+        )
+        evidence += evidence_rows(checked, seg, model)
+    return rows, evidence
 
 
 def summarize_segments(
@@ -236,7 +250,9 @@ def summarize_segments(
     chunk_rows: int = 512,
 ) -> dict[str, int]:
     """Summarize every segment of these documents not yet summarized by this summarizer, a
-    chunk at a time, so memory stays flat (the rows are committed when the stage ends)."""
+    chunk at a time, so memory stays flat. A summary keeps only its sentences that state the
+    segment's content with support in it (sentence_filter.py); the span of each goes to
+    summary_evidence, held with the summaries and committed with them when the stage ends."""
     total, chunks = pending_segments(store, segmenter_id, doc_ids, "segment_summaries", spec.model_id, chunk_rows)
     counts = dict.fromkeys(
         (
@@ -245,31 +261,23 @@ def summarize_segments(
             "summarize_output_tokens",
             "summarize_truncated_tokens",
             "segment_summaries_unclean",  # failing the clean-prose checks after repair: tasks/prose.py
+            *sentence_counts([]),
         ),
         0,
     )
     for chunk in chunks:
         done = counts["segments_summarized"]
         summaries = summarize_texts(spec, [r["text"] for r in chunk], device, shifted(progress, done, total))
-        rows = [
-            {
-                "segment_id": seg["segment_id"],
-                "model": spec.model_id,
-                "doc_id": seg["doc_id"],
-                "summary": s.text,
-                "n_input_tokens": s.n_input_tokens,
-                "n_output_tokens": s.n_output_tokens,
-                "truncated_tokens": s.truncated_tokens,
-                "hit_max_new_tokens": s.hit_max_new_tokens,
-            }
-            for seg, s in zip(chunk, summaries, strict=True)
-        ]
+        rows, evidence = checked_rows(chunk, summaries, spec.model_id)
+        store.add("summary_evidence", evidence)
         store.add("segment_summaries", rows)
         counts["segments_summarized"] += len(rows)
         counts["summarize_input_tokens"] += sum(s.n_input_tokens for s in summaries)
         counts["summarize_output_tokens"] += sum(s.n_output_tokens for s in summaries)
         counts["summarize_truncated_tokens"] += sum(s.truncated_tokens for s in summaries)
         counts["segment_summaries_unclean"] += sum(
-            bool(prose_issues(s.text, seg["text"])) for seg, s in zip(chunk, summaries, strict=True)
+            bool(prose_issues(r["summary"], seg["text"])) for seg, r in zip(chunk, rows, strict=True)
         )
+        for name, n in sentence_counts(rows).items():
+            counts[name] += n
     return counts

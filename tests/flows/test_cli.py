@@ -181,6 +181,8 @@ RUN_OPTIONS = {
     "--catalog": None,
     "--labels": None,
     "--classifier": "'default'",
+    "--classifier-fallback": "'default-decoder'",
+    "--unk-threshold": "0.1",
     "--summarizer": "'default'",
     "--max-tokens": None,
     "--overlap-tokens": None,
@@ -241,6 +243,7 @@ def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
     options = ["--data-dir", data, "--summarizer", tiny_bart, "--max-new-tokens", "5", "--no-classify"]
     more = ["--labels", " a, b", "--device", "cpu", "--max-tokens", "64", "--overlap-tokens", "8"]
     more += ["--max-document-mb", "1.5", "--max-pages", "7", "--task-runner", "dask", "--workers", "3"]
+    more += ["--classifier-fallback", "none", "--unk-threshold", "0.25"]
     args = _parser().parse_args(["run", "x", "y", *options, *more, "--shard-documents", "9"])
     launched = make_params(args, args.inputs)
     assert not isinstance(launched, int)
@@ -251,6 +254,8 @@ def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
         "data_dir": data,
         "labels": ["a", "b"],
         "classifier": "default",
+        "classifier_fallback": "none",
+        "unk_threshold": 0.25,
         "summarizer": tiny_bart,
         "max_tokens": 64,
         "overlap_tokens": 8,

@@ -5,18 +5,16 @@ cluster of two worker processes, whose tables must equal the thread runner's."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import DOCS, free_port, sql, stop
+from tests.helpers import DOCS, prefect_api, prefect_server, sql, stop
 
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,14 +28,7 @@ TABLES = {
 
 
 def api(env: dict[str, str], path: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        env["PREFECT_API_URL"] + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
-        method="POST" if body is not None else "GET",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    return prefect_api(env, path, body)
 
 
 def prefect(*args: str, env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess[str]:
@@ -55,39 +46,8 @@ def prefect(*args: str, env: dict[str, str], timeout: int = 300) -> subprocess.C
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real Prefect server on a free loopback port, with a fresh PREFECT_HOME."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_PREFETCH_SECONDS": "5",
-        "LONGDOC_CACHE_DIR": str(home / "longdoc-cache"),
-        "HF_HUB_OFFLINE": "1",
-    }
-    log = (home / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                api(env, "/health")
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError((home / "server.log").read_text()[-3000:]) from None
-                time.sleep(0.5)
+    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as env:
         yield env
-    finally:
-        stop(process)
-        log.close()
 
 
 def write_inbox(inbox: Path) -> None:
@@ -194,7 +154,7 @@ def test_dask_cluster_gives_the_thread_runners_tables(
 ) -> None:
     inbox = tmp_path / "inbox"
     write_inbox(inbox)
-    common = ["--classifier", tiny_bert_classifier, "--summarizer", tiny_llama, "--max-tokens", "300"]
+    common = ["--classifier", tiny_bert_classifier, "--summarizer", tiny_llama]
     common += ["--overlap-tokens", "12", "--max-new-tokens", "8", "--shard-documents", "1"]
     run_cli(server, str(inbox), "--data-dir", str(tmp_path / "threads"), *common)
     output = run_cli(

@@ -29,13 +29,14 @@ def test_kinds_are_detected_from_configuration(tiny_bert_classifier, tiny_embedd
     assert detect_kind(Path(tiny_llama)) == "decoder"
 
 
-def test_roles_are_checked(tiny_bert_classifier, tiny_llama) -> None:
+def test_roles_are_checked(tiny_bert_classifier, tiny_llama, tiny_bart) -> None:
     assert resolve(tiny_bert_classifier, "classifier").kind == "sequence-classification"
     assert resolve(tiny_llama, "summarizer").max_input_tokens == 512
+    assert resolve(tiny_llama, "classifier").kind == "decoder"  # zero-shot by label likelihood
     with pytest.raises(ModelError, match=r"a summarizer must be one of"):
         resolve(tiny_bert_classifier, "summarizer")
     with pytest.raises(ModelError, match="a classifier must be one of"):
-        resolve(tiny_llama, "classifier")
+        resolve(tiny_bart, "classifier")
 
 
 def test_unknown_models_fail_in_one_line(tmp_path: Path) -> None:
@@ -58,6 +59,12 @@ def test_default_classifier_is_the_packaged_minilm() -> None:
     ref = resolve("default", "classifier")
     assert ref.kind == "embedding"
     assert ref.max_input_tokens == 256  # trained length, not the 512 positions
+
+
+def test_default_decoder_is_the_default_summarizers_model_in_either_role() -> None:
+    as_classifier = resolve("default-decoder", "classifier")
+    assert as_classifier.kind == "decoder"
+    assert as_classifier == resolve("default", "summarizer") == resolve("default-decoder", "summarizer")
 
 
 def _copy_with_other_bytes(source: str, target: Path) -> Path:
@@ -178,3 +185,21 @@ def test_hub_models_are_pinned_and_offline_forbids_downloads(
             resolve("some-org/not-cached", "classifier")
         cache = "is not in the local Hugging Face cache"
         assert str(err.value) == f"model 'some-org/not-cached' {cache} and {variable}=1 forbids downloading it"
+
+
+def test_default_summarizer_is_qwen_and_smollm2_stays_by_name(tiny_llama, monkeypatch, tmp_path: Path) -> None:
+    import tasks.inference.models as models
+
+    asked: list[Path] = []
+
+    def converted(cache_dir: Path) -> Path:  # the 2-minute conversion is tested in test_packaged
+        asked.append(cache_dir)
+        return Path(tiny_llama)
+
+    monkeypatch.setattr(models, "converted_qwen", converted)
+    ref = resolve("default", "summarizer", tmp_path)
+    assert ref.name == "Qwen2.5-Coder-0.5B-Instruct" and ref.kind == "decoder" and asked == [tmp_path]
+    assert resolve("qwen2.5-coder-0.5b", "summarizer", tmp_path).fingerprint == ref.fingerprint
+    smol = resolve("smollm2", "summarizer")  # the packaged GGUF, converted into the user's cache once
+    assert smol.name == "SmolLM2-135M-Instruct" and smol.kind == "decoder"
+    assert smol.fingerprint != ref.fingerprint

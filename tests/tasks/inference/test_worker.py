@@ -73,3 +73,20 @@ def test_a_plain_copy_encodes_as_the_per_call_switch_did_and_leaves_the_tokenize
     assert len(plain[False][1]) > 300  # "[PAD]" is text here, never the one special id, and nothing is cut
     for special, ids in plain.items():  # transformers' per-call switch (it sets it on the shared tokenizer)
         assert ids == tokenizer(texts, add_special_tokens=special, split_special_tokens=True)["input_ids"]
+
+
+def test_cpu_threads_follow_the_policy_else_the_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from tasks.inference.worker import cpu_threads
+
+    monkeypatch.setattr(POLICY, "cpu_threads", 3)
+    assert cpu_threads() == 3
+    monkeypatch.setattr(POLICY, "cpu_threads", None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # only this process: both cores
+    assert cpu_threads() == 2
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.1, 1.0, 1.0))  # one more busy process: one core
+    assert cpu_threads() == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (30.0, 30.0, 30.0))  # never fewer than one
+    assert cpu_threads() == 1

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks.inference.models import load_tokenizer, resolve
-from tasks.summarize.summarize import SummarizerSpec, no_repeat_in_output, prompt_frame, summarize_texts
+from tasks.summarize.repeats import no_repeat_in_output
+from tasks.summarize.summarize import SummarizerSpec, prompt_frame, summarize_texts
 
 TEXTS = [
     "The committee met on Tuesday to discuss the budget. Members asked for more detail!",
@@ -100,3 +101,30 @@ def test_every_summary_is_repaired_against_the_text_it_summarizes(tiny_llama, mo
     # a text without turns has no speakers: its summary keeps "Grad C:", loses the remnant
     assert on_prose.text == "Grad C: we should order the new microphones .\nThe team agreed to order two."
     assert on_transcript.n_output_tokens == 20  # what the model wrote is still what is counted
+
+
+def test_chinese_text_is_asked_in_chinese_and_its_language_stored(tiny_llama) -> None:
+    ref = resolve(tiny_llama, "summarizer")
+    tokenizer = load_tokenizer(ref.path)
+    zh_before, zh_after = prompt_frame(tokenizer, "decoder", language="zh")
+    en_before, en_after = prompt_frame(tokenizer, "decoder", language="en")
+    assert "请用两三句话概括上文" in tokenizer.decode(zh_after)
+    assert "请用" not in tokenizer.decode(en_after) and "main points" in tokenizer.decode(en_after)
+    spec = SummarizerSpec(ref, max_new_tokens=4)
+    chinese, english = "东京开会了。预算讨论了。", "The committee met on Tuesday."
+    zh, en = summarize_texts(spec, [chinese, english], "cpu")
+    assert (zh.language, en.language) == ("zh", "en")
+    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    assert zh.n_input_tokens == len(zh_before) + len(encode(chinese)) + len(zh_after)
+    assert en.n_input_tokens == len(en_before) + len(encode(english)) + len(en_after)
+
+
+def test_segments_leave_room_for_the_longest_prompt_of_any_language(tiny_llama) -> None:
+    from tasks.language import INSTRUCTIONS
+    from tasks.summarize.summarize import frame_overhead
+
+    ref = resolve(tiny_llama, "summarizer")
+    tokenizer = load_tokenizer(ref.path)
+    sizes = [sum(map(len, prompt_frame(tokenizer, "decoder", language=lang))) for lang in INSTRUCTIONS]
+    assert len(set(sizes)) > 1  # the languages' prompts differ in length here
+    assert frame_overhead(ref) == max(sizes)
