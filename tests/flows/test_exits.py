@@ -94,12 +94,13 @@ def terminate(process: subprocess.Popen[bytes]) -> tuple[int, float, dict[int, s
 def test_sigterm_stops_a_run_at_any_stage_and_its_temporary_server(tmp_path: Path, tiny_llama: str) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    # ~2000 segments with 200 new tokens each: minutes of generation, ~1 s per batch of 8.
+    # thousands of segments with 100 new tokens each: minutes of generation, ~1 s per batch of 8.
     text = "\n\n".join(f"Paragraph {i} tells how the library budget grew in year {2000 + i}." for i in range(3000))
     (inbox / "long.txt").write_text(text, encoding="utf-8")
     data = tmp_path / "data"
     args = [str(inbox), "--data-dir", str(data), "--no-classify", "--summarizer", tiny_llama]
-    args += ["--max-new-tokens", "200", "--overlap-tokens", "10"]  # the model's own budget: its prompt takes ~300
+    # The tiny model reads 512 tokens: its language prompt takes ~300, 100 new tokens leave ~110 of text.
+    args += ["--max-new-tokens", "100", "--overlap-tokens", "10"]
 
     # 1. In the middle of summarization: one batch done, hundreds to go.
     process, err = start_run(tmp_path, args)
