@@ -66,13 +66,12 @@ def _cut_jsonl(item: InputFile) -> tuple[str, list[RecordRange]] | None:
         while chunk := stream.read(_READ_CHUNK):
             digest.update(chunk)
             pending += chunk
-            if len(pending) < RANGE_BYTES:
-                continue
-            cut = pending.rfind(b"\n") + 1
-            if cut == 0:
-                continue  # one line longer than a range: it grows until it ends
-            lines = _add_range(ranges, pending[:cut], start, lines)
-            start, pending = start + cut, pending[cut:]
+            while len(pending) >= RANGE_BYTES:
+                cut = (pending.rfind(b"\n", 0, RANGE_BYTES) + 1) or (pending.find(b"\n", RANGE_BYTES) + 1)
+                if cut == 0:
+                    break  # one line longer than a range: it grows until it ends
+                lines = _add_range(ranges, pending[:cut], start, lines)
+                start, pending = start + cut, pending[cut:]
     if pending:
         _add_range(ranges, pending, start, lines)
     return (digest.hexdigest(), ranges) if len(ranges) > 1 else None
