@@ -1,12 +1,14 @@
 """The `process-documents` flow: it only wires the steps of tasks.run together.
 
-Ingest reads every input once; the documents are then cut into deterministic shards and each
-shard runs segment -> classify / summarize -> aggregate as its own task runs, on the task
-runner the parameters name (threads, or Dask). A shard stage is skipped when the data directory
-records it as finished for the same configuration (a completion marker whose part files are all
-still there, tasks.run.pipeline.unless_done); Prefect caches no shard stage, since a cache outside the
-data directory cannot know what became of it. Bookkeeping (the plan, the shards, the artifacts)
-are plain calls in the flow run: task runs are for the work that may fail and be retried.
+Ingest lists the inputs once (plan-ingest), reads them in ingest shards of files and record
+ranges (each a task run that commits a batch at a time) and finishes once (finish-ingest). The
+documents are then cut into deterministic shards and each shard runs segment -> classify /
+summarize -> aggregate as its own task runs, on the task runner the parameters name (threads,
+or Dask). A shard stage is skipped when the data directory records it as finished for the same
+configuration (a completion marker whose part files are all still there,
+tasks.run.pipeline.unless_done); Prefect caches no shard stage, since a cache outside the data
+directory cannot know what became of it. Bookkeeping (the plan, the shards, the artifacts) are
+plain calls in the flow run: task runs are for the work that may fail and be retried.
 """
 
 from __future__ import annotations
@@ -47,11 +49,12 @@ RETRIES: dict[str, Any] = {
 }
 
 
-# Whether a shard stage is done is decided in the task, from the data directory (unless_done).
+# Whether a shard stage is done is decided in the task, from the data directory (unless_done);
+# ingest decides from what is stored too (tasks/ingest/catalog.py).
 SHARD_TASK: dict[str, Any] = {**RETRIES, "cache_policy": NO_CACHE}
 
 
-@task(name="plan-ingest", **RETRIES)
+@task(name="plan-ingest", **SHARD_TASK)
 def plan_ingest_task(params: ProcessParams, store: Store) -> IngestPlan:
     return steps.step_plan_ingest(store, params.inputs, params.limits())
 
@@ -63,7 +66,7 @@ def ingest_shard_task(params: ProcessParams, store: Store, shard: IngestShard, r
     return steps.step_ingest_shard(store, shard, run_id, params.limits(), report)
 
 
-@task(name="finish-ingest", **RETRIES)
+@task(name="finish-ingest", **SHARD_TASK)
 def finish_ingest_task(
     params: ProcessParams,
     store: Store,
