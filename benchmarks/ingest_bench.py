@@ -3,6 +3,7 @@ over N synthetic unique documents, as one JSONL file or as many small .txt files
 
     python benchmarks/ingest_bench.py make --documents 5000 --out /tmp/bench-5k
     python benchmarks/ingest_bench.py run /tmp/bench-5k/docs.jsonl --data-dir /tmp/d1
+    python benchmarks/ingest_bench.py ingest /tmp/bench-5k/txt --data-dir /tmp/d2   # ingest alone
 
 The documents are ~2.3 KB pieces of the development corpus's QMSum transcripts, each made unique
 by a numbered first line and its own starting offset. Measured, never asserted (BENCHMARKS.md).
@@ -68,6 +69,22 @@ def run(inputs: list[str], data_dir: str, python: str) -> dict[str, float]:
     }
 
 
+def ingest_only(inputs: list[str], data_dir: str) -> dict[str, float]:
+    """Ingest alone, in this process (no Prefect, no warehouse load): its seconds and this
+    process's peak RSS. Run it in a fresh process per measurement."""
+    import resource
+
+    from storage.datasets import Store
+    from tasks.run import steps
+
+    start = time.perf_counter()
+    result = steps.step_ingest(Store(data_dir), inputs, "bench")
+    seconds = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    new = result.documents_new
+    return {"documents_new": new, "ingest_s": seconds, "docs_per_s": new / seconds, "peak_rss_mb": rss}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,9 +95,14 @@ def main() -> None:
     run_cmd.add_argument("inputs", nargs="+")
     run_cmd.add_argument("--data-dir", required=True)
     run_cmd.add_argument("--python", default=sys.executable)
+    only_cmd = sub.add_parser("ingest", help="ingest alone, in this process")
+    only_cmd.add_argument("inputs", nargs="+")
+    only_cmd.add_argument("--data-dir", required=True)
     args = parser.parse_args()
     if args.command == "make":
         make(args.documents, args.out)
+    elif args.command == "ingest":
+        print(json.dumps(ingest_only(args.inputs, args.data_dir) | {"load": os.getloadavg()[0]}))
     else:
         print(json.dumps(run(args.inputs, args.data_dir, args.python) | {"load": os.getloadavg()[0]}))
 

@@ -56,7 +56,9 @@ SHARD_TASK: dict[str, Any] = {**RETRIES, "cache_policy": NO_CACHE}
 
 @task(name="plan-ingest", **SHARD_TASK)
 def plan_ingest_task(params: ProcessParams, store: Store) -> IngestPlan:
-    return steps.step_plan_ingest(store, params.inputs, params.limits())
+    plan = steps.step_plan_ingest(store, params.inputs, params.limits())
+    get_run_logger().info("ingest: %d files in %d ingest shards", plan.files, len(plan.shards))
+    return plan
 
 
 @task(name="ingest", task_run_name="ingest-shard-{shard.index}", **SHARD_TASK)
