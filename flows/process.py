@@ -50,7 +50,7 @@ SHARD_TASK: dict[str, Any] = {**RETRIES, "cache_policy": NO_CACHE}
 
 @task(name="ingest", **RETRIES)
 def ingest_task(params: ProcessParams, store: Store, run_id: str) -> IngestResult:
-    result = steps.step_ingest(store, params.inputs, run_id, params.limits())
+    result = steps.step_ingest(store, params.inputs, run_id, params.limits(), params.redact_settings())
     get_run_logger().info(
         "ingest: %d documents (%d new), %d rejected", result.documents, result.documents_new, result.rejects
     )
@@ -97,7 +97,7 @@ def record_task(
         flow_run.get_id(),
         plan.config_id if plan else None,
         started,
-        params.model_dump(),
+        params.recorded(),
         results,
         status,
         error,

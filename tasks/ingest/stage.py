@@ -23,6 +23,7 @@ from storage.datasets import StorageError, Store
 from storage.inputs import InputFile, escape_text, expand_inputs, read_input, valid_utf8
 from tasks.formats.limits import Limits, RejectedInput
 from tasks.formats.readers import FORMATS, Document, doc_id_for, read_documents
+from tasks.redact import RedactSettings, redact_document, redaction_rows, scrub, scrub_uri
 
 __all__ = ["IngestResult", "Limits", "RejectedInput", "doc_id_for", "ingest"]
 
@@ -48,10 +49,12 @@ class _Run:
     now: datetime
     known_docs: set[str]
     known_rejects: set[tuple[str, str, str]]
+    redaction: RedactSettings | None = None
     doc_ids: list[str] = field(default_factory=list)
     new_docs: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     states: list[dict[str, Any]] = field(default_factory=list)
+    redactions: list[dict[str, Any]] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     unchanged: int = 0
 
@@ -63,10 +66,24 @@ class _Run:
         if doc_id not in self.doc_ids:
             self.doc_ids.append(doc_id)
 
+    def stored_uri(self, uri: str) -> str:
+        """A URI as stored: redacted like the documents (a file name can hold an address)."""
+        return scrub_uri(uri, self.redaction) if self.redaction else uri
+
+    @property
+    def settings(self) -> str:
+        """What a file was read under: a file read without redaction is read again with it."""
+        return self.limits.key + (f";{self.redaction.key}" if self.redaction else "")
+
     def add_document(self, doc: Document) -> str:
+        redaction = None
+        if self.redaction:  # the text is final here: redacted before its doc_id is computed
+            doc, redaction = redact_document(doc, self.redaction)
         if doc.doc_id not in self.known_docs:
             self.known_docs.add(doc.doc_id)
             self.new_docs.append(_document_row(doc, self.now))
+            if redaction:
+                self.redactions += redaction_rows(doc.doc_id, redaction, self.run_id, self.now)
         self.add_doc_id(doc.doc_id)
         return doc.doc_id
 
@@ -74,6 +91,8 @@ class _Run:
         """Count a reject; store it unless this very input was rejected so before (a run that
         was killed, or an input named twice)."""
         uri, error = escape_text(uri), escape_text(error)  # e.g. a missing input named in Latin-1
+        if self.redaction:  # a record's id, a reader's message quoting the text
+            uri, error = self.stored_uri(uri), scrub(error, self.redaction)
         self.reasons[reason] += 1
         if (uri, reason, fingerprint) in self.known_rejects:
             return
@@ -92,12 +111,12 @@ class _Run:
     def remember(self, item: InputFile, sha256: str, doc_ids: list[str], reason: str | None) -> None:
         self.states.append(
             {
-                "source_uri": item.uri,
+                "source_uri": self.stored_uri(item.uri),
                 "run_id": self.run_id,
                 "size": item.size,
                 "mtime_ns": item.mtime_ns,
                 "content_sha256": sha256,
-                "settings": self.limits.key,
+                "settings": self.settings,
                 "doc_ids": json.dumps(doc_ids),
                 "reason": reason,
                 "seen_at": self.now,
@@ -105,8 +124,15 @@ class _Run:
         )
 
 
-def ingest(store: Store, inputs: list[str], run_id: str, limits: Limits | None = None) -> IngestResult:
-    """Read every new or changed input; store documents not seen before; record every reject."""
+def ingest(
+    store: Store,
+    inputs: list[str],
+    run_id: str,
+    limits: Limits | None = None,
+    redaction: RedactSettings | None = None,
+) -> IngestResult:
+    """Read every new or changed input; store documents not seen before; record every reject.
+    With `redaction`, nothing stored holds a value it finds (documents, rejects, inbox_files)."""
     limits = limits or Limits()
     stored_rejects = store.read("rejects", columns=["source_uri", "reason", "fingerprint"]).to_pylist()
     run = _Run(
@@ -115,6 +141,7 @@ def ingest(store: Store, inputs: list[str], run_id: str, limits: Limits | None =
         datetime.now(UTC),
         set(store.read("documents", columns=["doc_id"]).column("doc_id").to_pylist()),
         {(r["source_uri"], r["reason"], r["fingerprint"] or "") for r in stored_rejects},
+        redaction,
     )
     previous = _latest_states(store)
     found = expand_inputs(inputs, exclude=store.root)
@@ -123,9 +150,10 @@ def ingest(store: Store, inputs: list[str], run_id: str, limits: Limits | None =
     for bad in found.bad:
         run.reject(bad.uri, bad.reason, bad.error, "")
     for item in found.files:
-        _ingest_file(run, item, previous.get(item.uri))
+        _ingest_file(run, item, previous.get(run.stored_uri(item.uri)))
     new_docs = len(run.new_docs)
     store.write_part("documents", run.new_docs, f"{run_id}-ingest")
+    store.write_part("redactions", run.redactions, f"{run_id}-ingest")
     store.write_part("rejects", run.rejects, f"{run_id}-ingest")
     store.write_part("inbox_files", run.states, f"{run_id}-ingest")  # last: it commits the run's reading
     return IngestResult(
@@ -158,7 +186,7 @@ def _ingest_file(run: _Run, item: InputFile, prior: dict[str, Any] | None) -> No
 
 
 def _read_file(run: _Run, item: InputFile, prior: dict[str, Any] | None) -> None:
-    same_settings = prior is not None and prior["settings"] == run.limits.key and prior["reason"] != "reader-error"
+    same_settings = prior is not None and prior["settings"] == run.settings and prior["reason"] != "reader-error"
     if prior and same_settings and (prior["size"], prior["mtime_ns"]) == (item.size, item.mtime_ns):
         _reuse(run, prior)  # unchanged: not even read
         return

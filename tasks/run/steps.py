@@ -15,6 +15,7 @@ from storage import warehouse
 from storage.datasets import Store
 from tasks.formats.limits import Limits
 from tasks.ingest.stage import ingest
+from tasks.redact import RedactSettings
 from tasks.run.results import IngestResult, RunReport, RunResults
 from tasks.run.shards import Shard, make_shards
 
@@ -23,9 +24,15 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
-def step_ingest(store: Store, inputs: list[str], run_id: str, limits: Limits | None = None) -> IngestResult:
+def step_ingest(
+    store: Store,
+    inputs: list[str],
+    run_id: str,
+    limits: Limits | None = None,
+    redaction: RedactSettings | None = None,
+) -> IngestResult:
     start = time.perf_counter()
-    result = ingest(store, inputs, run_id, limits)
+    result = ingest(store, inputs, run_id, limits, redaction)
     return IngestResult(
         seconds=time.perf_counter() - start,
         doc_ids=result.doc_ids,
