@@ -58,7 +58,7 @@ class ProcessParams(BaseModel):
     )
     redact_phone_regions: list[str] = Field(
         default=list(DEFAULT_PHONE_REGIONS),
-        description="With --redact: regions whose national phone numbers are found, comma-separated.",
+        description="Regions whose national phone numbers (no + and country code) redaction finds, comma-separated.",
     )
     cache_dir: str | None = Field(default=None, description="Converted models; ~/.cache/longdoc when empty.")
     task_runner: str = Field(

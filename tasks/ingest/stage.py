@@ -23,7 +23,7 @@ from storage.datasets import StorageError, Store
 from storage.inputs import InputFile, escape_text, expand_inputs, read_input, valid_utf8
 from tasks.formats.limits import Limits, RejectedInput
 from tasks.formats.readers import FORMATS, Document, doc_id_for, read_documents
-from tasks.redact import RedactSettings, redact_document, redaction_rows, scrub, scrub_uri
+from tasks.redact import Placeholders, RedactSettings, redact_document, redaction_rows, scrub, scrub_uri
 
 __all__ = ["IngestResult", "Limits", "RejectedInput", "doc_id_for", "ingest"]
 
@@ -55,6 +55,7 @@ class _Run:
     rejects: list[dict[str, Any]] = field(default_factory=list)
     states: list[dict[str, Any]] = field(default_factory=list)
     redactions: list[dict[str, Any]] = field(default_factory=list)
+    uri_names: dict[str, Placeholders] = field(default_factory=dict)  # per input file, with --redact
     reasons: Counter[str] = field(default_factory=Counter)
     unchanged: int = 0
 
@@ -68,7 +69,11 @@ class _Run:
 
     def stored_uri(self, uri: str) -> str:
         """A URI as stored: redacted like the documents (a file name can hold an address)."""
-        return scrub_uri(uri, self.redaction) if self.redaction else uri
+        return scrub_uri(uri, self.redaction, self.uri_placeholders(uri)) if self.redaction else uri
+
+    def uri_placeholders(self, uri: str) -> Placeholders:
+        """One numbering for the URIs of one file and its records (`file#id`)."""
+        return self.uri_names.setdefault(uri.split("#", 1)[0], Placeholders())
 
     @property
     def settings(self) -> str:
@@ -78,7 +83,7 @@ class _Run:
     def add_document(self, doc: Document) -> str:
         redaction = None
         if self.redaction:  # the text is final here: redacted before its doc_id is computed
-            doc, redaction = redact_document(doc, self.redaction)
+            doc, redaction = redact_document(doc, self.redaction, self.uri_placeholders(doc.source_uri))
         if doc.doc_id not in self.known_docs:
             self.known_docs.add(doc.doc_id)
             self.new_docs.append(_document_row(doc, self.now))
@@ -92,7 +97,7 @@ class _Run:
         was killed, or an input named twice)."""
         uri, error = escape_text(uri), escape_text(error)  # e.g. a missing input named in Latin-1
         if self.redaction:  # a record's id, a reader's message quoting the text
-            uri, error = self.stored_uri(uri), scrub(error, self.redaction)
+            uri, error = self.stored_uri(uri), scrub(error, self.redaction, self.uri_placeholders(uri))
         self.reasons[reason] += 1
         if (uri, reason, fingerprint) in self.known_rejects:
             return
@@ -149,8 +154,10 @@ def ingest(
         run.reject(pattern, "missing-input", "no file matches this input", "")
     for bad in found.bad:
         run.reject(bad.uri, bad.reason, bad.error, "")
-    for item in found.files:
-        _ingest_file(run, item, previous.get(run.stored_uri(item.uri)))
+    stored = Counter(run.stored_uri(item.uri) for item in found.files)
+    for item in found.files:  # two files whose names redact alike: neither is taken for the other
+        key = run.stored_uri(item.uri)
+        _ingest_file(run, item, previous.get(key) if stored[key] == 1 else None)
     new_docs = len(run.new_docs)
     store.write_part("documents", run.new_docs, f"{run_id}-ingest")
     store.write_part("redactions", run.redactions, f"{run_id}-ingest")

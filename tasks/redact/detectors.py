@@ -30,6 +30,7 @@ _EMAIL = re.compile(
 )
 # scheme://userinfo@ : userinfo is everything of the authority before its last "@".
 _URL_USERINFO = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://([^\s/?#@\[\]]+(?:@[^\s/?#@\[\]]+)*)@(?=[^\s/?#@])")
+FILE_SUFFIXES = {"txt", "md", "html", "htm", "pdf", "docx", "json", "jsonl", "ndjson", "parquet", "csv", "eml"}
 _USERINFO_BEFORE = re.compile(r"://[^\s/?#@]*$")
 _CARD = re.compile(
     r"(?<!\d)(?:\d{13,19}"
@@ -52,7 +53,11 @@ def find_emails(text: str, settings: RedactSettings) -> Iterator[Detection]:
     for m in _EMAIL.finditer(text):
         if _USERINFO_BEFORE.search(text, max(0, m.start() - 256), m.start()):
             continue  # "user:pass@host" of a URL: its credentials are found as such, the host stays
-        yield Detection(m.start(), m.end(), "email", m.group().lower())
+        end = m.end()
+        head, _, last = m.group().rpartition(".")
+        if last.lower() in FILE_SUFFIXES and "." in head.partition("@")[2]:
+            end -= len(last) + 1  # a file named by an address: "ann@example.com.txt"
+        yield Detection(m.start(), end, "email", text[m.start() : end].lower())
 
 
 def find_url_credentials(text: str, settings: RedactSettings) -> Iterator[Detection]:

@@ -22,9 +22,13 @@ class DocumentRedaction:
     elsewhere: Counter[str]  # values replaced outside the text: title, metadata, source URI
 
 
-def redact_document(doc: Document, settings: RedactSettings) -> tuple[Document, DocumentRedaction]:
+def redact_document(
+    doc: Document, settings: RedactSettings, uri_placeholders: Placeholders | None = None
+) -> tuple[Document, DocumentRedaction]:
     """The document as it may be stored; its identity carries the settings (`identity`), so a
-    redacted and an unredacted reading of the same file are two documents."""
+    redacted and an unredacted reading of the same file are two documents. Placeholders are
+    numbered in the order text, title, metadata; those in `source_uri` per input file
+    (`uri_placeholders`, shared by its records, so each record keeps a URI of its own)."""
     names = Placeholders()
     for part in (doc.text, doc.title, json.dumps(doc.metadata, ensure_ascii=False, default=str)):
         names.reserve(part)
@@ -38,7 +42,7 @@ def redact_document(doc: Document, settings: RedactSettings) -> tuple[Document, 
     text = redact(doc.text, settings, names)
     title = field_(doc.title)
     metadata = _redact_value(doc.metadata, field_)
-    uri = scrub_uri(doc.source_uri, settings)
+    uri = scrub_uri(doc.source_uri, settings, uri_placeholders)
     if uri != doc.source_uri:
         elsewhere["source_uri"] += 1
     values = Counter(type_ for type_, _ in names.names)

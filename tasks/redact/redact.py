@@ -117,21 +117,22 @@ def redact(text: str, settings: RedactSettings, placeholders: Placeholders | Non
     return Redacted("".join(out), spans)
 
 
-def scrub(text: str, settings: RedactSettings) -> str:
-    """A text stored beside documents (a reject's message), redacted alone; percent-decoded
-    when that finds more (a message quoting a record id `ann%40example.com`)."""
+def scrub(text: str, settings: RedactSettings, placeholders: Placeholders | None = None) -> str:
+    """A text stored beside documents (a reject's message), redacted; percent-decoded when that
+    finds more (a message quoting a record id `ann%40example.com`)."""
     from urllib.parse import unquote
 
-    redacted = redact(text, settings).text
-    if "%" in redacted and (decoded := redact(unquote(redacted), settings)).count:
+    redacted = redact(text, settings, placeholders).text
+    if "%" in redacted and (decoded := redact(unquote(redacted), settings, placeholders)).count:
         return decoded.text
     return redacted
 
 
-def scrub_uri(uri: str, settings: RedactSettings) -> str:
-    """A URI redacted in its percent-decoded form too (a record id `a%40b.com` is an address);
-    unchanged when nothing is found, so most URIs stay exactly as they were."""
+def scrub_uri(uri: str, settings: RedactSettings, placeholders: Placeholders | None = None) -> str:
+    """A URI redacted in its percent-decoded form (a record id `a%40b.com` is an address);
+    unchanged when nothing is found, so most URIs stay exactly as they were. The URIs of one
+    file's records share `placeholders`, so records named by different addresses stay apart."""
     from urllib.parse import quote, unquote
 
-    redacted = redact(unquote(uri), settings)
+    redacted = redact(unquote(uri), settings, placeholders)
     return quote(redacted.text, safe="/:#[]~") if redacted.count else uri

@@ -20,6 +20,7 @@ def found(type_: str, text: str, settings: RedactSettings = SETTINGS) -> list[st
         ("mail Jane.Doe+tag@Example.co.uk now", ["Jane.Doe+tag@Example.co.uk"]),
         ("请发邮件至li.si@qq.com谢谢", ["li.si@qq.com"]),  # Chinese right against it
         ("<a@b.io>, x_y-z@sub.domain.example.org.", ["a@b.io", "x_y-z@sub.domain.example.org"]),
+        ("file ann@example.com.txt, ann@mail.example.co.uk.pdf", ["ann@example.com", "ann@mail.example.co.uk"]),
         ("not an address: user@localhost, @handle, a@b, name@-bad.com", []),
     ],
 )
@@ -67,7 +68,10 @@ def test_cards(text: str, expected: list[str]) -> None:
     ("text", "expected"),
     [
         ("IBAN DE89 3704 0044 0532 0130 00 AND MORE", ["DE89 3704 0044 0532 0130 00"]),
-        ("GB82WEST12345698765432, FR1420041010050500013M02606", ["GB82WEST12345698765432", "FR1420041010050500013M02606"]),
+        (
+            "GB82WEST12345698765432, FR1420041010050500013M02606",
+            ["GB82WEST12345698765432", "FR1420041010050500013M02606"],
+        ),
         ("wrong check DE00 3704 0044 0532 0130 00, lowercase de89370400440532013000", []),
     ],
 )

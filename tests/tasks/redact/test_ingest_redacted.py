@@ -101,6 +101,14 @@ def test_lookalikes_stay_and_placeholders_are_consistent(corpus_runs) -> None:
     assert meta["id"] == "[EMAIL_1]" and meta["customer"]["email"] == "[EMAIL_2]"
     assert re.fullmatch(r"\[PHONE_\d\]", meta["customer"]["phones"][1])  # an int in the record
     assert "named/[EMAIL_1].txt" in docs
+    # records named by different addresses keep URIs of their own (numbered per file)
+    assert sorted(k for k in docs if k.startswith("records/")) == [
+        f"records/tickets.jsonl#[EMAIL_{n}]" for n in range(1, 5)
+    ]
+    (reject,) = pq.read_table(root / "redacted" / "rejects").to_pylist()
+    assert (
+        reject["source_uri"].endswith("tickets.jsonl#line-5") and reject["error"] == "id '[EMAIL_1]' is taken by line-1"
+    )
 
 
 def test_redactions_record_counts_and_spans_of_placeholders(corpus_runs) -> None:
@@ -136,7 +144,7 @@ def test_the_same_file_with_and_without_redaction_is_two_documents(tmp_path: Pat
     assert redacted.files_unchanged == 0 and redacted.new_documents == 2  # read again, under other settings
     assert not set(redacted.doc_ids) & set(plain.doc_ids)  # b.txt too: its text is the same, not its identity
     assert ingest(store, [str(inbox)], "r4", redaction=RedactSettings()).files_unchanged == 2
-    other = ingest(store, [str(inbox)], "r5", redaction=RedactSettings(phone_regions=("GB",)))
+    other = ingest(store, [str(inbox)], "r5", redaction=RedactSettings(phone_regions=("GB",)))  # a third identity
     assert other.files_unchanged == 0  # other settings: read again
     texts = sorted(d["text"] for d in store.read("documents").to_pylist())
-    assert texts.count("Write to [EMAIL_1].") == 1 and texts.count("Write to ann@example.com.") == 1
+    assert texts.count("Write to [EMAIL_1].") == 2 and texts.count("Write to ann@example.com.") == 1
