@@ -68,7 +68,8 @@ class Values:
             elif style == "cn_landline":
                 value = f"0{self.rng.choice(['10', '21'])}-{self.rng.choice('2345678')}{self.digits(7)}"
             else:  # us
-                value = f"({self.rng.choice(['212', '415', '617'])}) {self.rng.choice('2345678')}{self.digits(2)}-{self.digits(4)}"
+                area, exchange = self.rng.choice(["212", "415", "617"]), self.rng.choice("2345678") + self.digits(2)
+                value = f"({area}) {exchange}-{self.digits(4)}"
             plain = value.translate({c + 0xFEE0: c for c in range(48, 58)})
             region = "US" if style == "us" else "CN"
             if phonenumbers.is_valid_number(phonenumbers.parse(plain, region)):
@@ -91,7 +92,8 @@ class Values:
     def prc_id(self) -> str:
         from stdnum.cn import ric
 
-        first = f"110105{self.rng.randint(1950, 2005)}{self.rng.randint(1, 12):02d}{self.rng.randint(1, 28):02d}{self.digits(3)}"
+        born = f"{self.rng.randint(1950, 2005)}{self.rng.randint(1, 12):02d}{self.rng.randint(1, 28):02d}"
+        first = f"110105{born}{self.digits(3)}"
         return self.corpus.add("national_id", first + ric.calc_check_digit(first + "0"))
 
     def ssn(self) -> str:
