@@ -150,13 +150,13 @@ def find_phones(text: str, settings: RedactSettings) -> Iterator[Detection]:
     yield from _phones_among_groups(text, settings, seen)
 
 
-_DIGIT_GROUPS = re.compile(r"[+(]?\d[\d()\-]*(?: [+(]?\d[\d()\-]*)+")
+_DIGIT_GROUPS = re.compile(r"(?<![A-Za-z0-9])[+(]?\d[\d()\-]*(?: [+(]?\d[\d()\-]*)*")
 MAX_PHONE_GROUPS = 6
 
 
 def _phones_among_groups(text: str, settings: RedactSettings, seen: set[tuple[int, int]]) -> Iterator[Detection]:
-    """Numbers the matcher refuses because a neighbouring digit group runs on from them ("(415)
-    555-0132 0"): each shorter run of whole groups is put to the matcher alone, longest first."""
+    """Numbers the matcher refuses for what runs on from them ("(415) 555-0132 0", "... )0"):
+    each run of whole digit groups is put to the matcher alone, longest first."""
     import phonenumbers
 
     for m in _DIGIT_GROUPS.finditer(text):
@@ -165,7 +165,6 @@ def _phones_among_groups(text: str, settings: RedactSettings, seen: set[tuple[in
             (i, j)
             for i in range(len(groups))
             for j in range(i + 1, min(len(groups), i + MAX_PHONE_GROUPS) + 1)
-            if j - i < len(groups)
         ]
         taken: list[tuple[int, int]] = [span for span in seen if m.start() <= span[0] < m.end()]
         for i, j in sorted(runs, key=lambda r: (-(groups[r[1] - 1][1] - groups[r[0]][0]), r[0])):
