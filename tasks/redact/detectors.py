@@ -161,11 +161,7 @@ def _phones_among_groups(text: str, settings: RedactSettings, seen: set[tuple[in
 
     for m in _DIGIT_GROUPS.finditer(text):
         groups = [(g.start() + m.start(), g.end() + m.start()) for g in re.finditer(r"\S+", m.group())]
-        runs = [
-            (i, j)
-            for i in range(len(groups))
-            for j in range(i + 1, min(len(groups), i + MAX_PHONE_GROUPS) + 1)
-        ]
+        runs = [(i, j) for i in range(len(groups)) for j in range(i + 1, min(len(groups), i + MAX_PHONE_GROUPS) + 1)]
         taken: list[tuple[int, int]] = [span for span in seen if m.start() <= span[0] < m.end()]
         for i, j in sorted(runs, key=lambda r: (-(groups[r[1] - 1][1] - groups[r[0]][0]), r[0])):
             start, end = groups[i][0], groups[j - 1][1]
