@@ -40,7 +40,7 @@ _CARD = re.compile(
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
 _PRC_ID = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])")
 _SSN = re.compile(r"(?<![\d\-])\d{3}-\d{2}-\d{4}(?![\d\-])")
-_IPV4 = re.compile(r"(?<![\d.vV])(?:\d{1,3}\.){3}\d{1,3}(?![\d]|\.\d)")
+_IPV4 = re.compile(r"(?<![A-Za-z0-9.])(?:\d{1,3}\.){3}\d{1,3}(?![\d]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:]|\.\d)")
 
 
@@ -142,7 +142,7 @@ def find_phones(text: str, settings: RedactSettings) -> Iterator[Detection]:
             raw = match.raw_string  # may begin with a space it took for a separator
             start = match.start + len(raw) - len(raw.lstrip())
             end = match.start + len(raw.rstrip())
-            if (start, end) in seen:
+            if (start, end) in seen or _DECIMALS.search(text[start:end]):
                 continue
             seen.add((start, end))
             key = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
@@ -150,8 +150,11 @@ def find_phones(text: str, settings: RedactSettings) -> Iterator[Detection]:
     yield from _phones_among_groups(text, settings, seen)
 
 
+# "13.109777", "2.892~470.454": measurements the matcher takes for numbers; "415.555.0132" stays a number
+_DECIMALS = re.compile(r"^[(]?\d+\.\d+(?:\D+\d+\.\d+)?$")
 _DIGIT_GROUPS = re.compile(r"(?<![A-Za-z0-9])[+(]?\d[\d()\-]*(?: [+(]?\d[\d()\-]*)*")
-MAX_PHONE_GROUPS = 6
+MAX_PHONE_GROUPS = 4  # "+86 138 0013 8000", "+1 212 555 0199": no plan is written in more
+MIN_PHONE_DIGITS, MAX_PHONE_DIGITS = 7, 17  # a local number without its area code .. E.164 and a prefix
 
 
 def _phones_among_groups(text: str, settings: RedactSettings, seen: set[tuple[int, int]]) -> Iterator[Detection]:
@@ -168,6 +171,8 @@ def _phones_among_groups(text: str, settings: RedactSettings, seen: set[tuple[in
             if any(start < b and a < end for a, b in taken):
                 continue
             piece = text[start:end]
+            if not MIN_PHONE_DIGITS <= sum(ch.isdigit() for ch in piece) <= MAX_PHONE_DIGITS:
+                continue  # no number plan has such a number: spare the matcher
             for region in settings.phone_regions or (None,):
                 whole = [
                     match

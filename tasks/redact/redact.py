@@ -57,25 +57,22 @@ MAX_ROUNDS = 4
 def detect(text: str, settings: RedactSettings) -> list[Detection]:
     """Every detection of the settings' types, overlaps merged, in text order.
 
-    Detection runs again on the text with what was found masked, until nothing new turns up: a
-    value beside another ("+86 138 0013 8000  13912345678") can hide in a longer run of digits
-    that the phone matcher refuses whole, and would be found only once its neighbour is a
-    placeholder. So redaction is idempotent on its own output."""
+    The detectors run in `TYPES` order, each on the text with what the ones before it found
+    masked (so the phone matcher never reads the digits of a card or an ID number), and all run
+    again until nothing new turns up: a value beside another ("+86 138 0013 8000  13912345678")
+    can hide in a longer run of digits that the phone matcher refuses whole, and is found once its
+    neighbour is masked. So redaction is idempotent on its own output."""
     found: list[Detection] = []
     masked = text
     for _ in range(MAX_ROUNDS):
-        new = [
-            d
-            for type_ in TYPES
-            if type_ in settings.types
-            for d in DETECTORS[type_](masked, settings)
-            if d.end > d.start and not any(f.start <= d.start and d.end <= f.end for f in found)
-        ]
-        if not new:
+        before = len(found)
+        for type_ in TYPES:
+            if type_ in settings.types:
+                new = [d for d in DETECTORS[type_](masked, settings) if d.end > d.start]
+                found += new
+                masked = _mask(masked, new) if new else masked
+        if len(found) == before:
             break
-        found += new
-        for d in new:  # same length, so offsets hold; brackets and letters, as a placeholder reads
-            masked = masked[: d.start] + ("[" + "X" * (d.end - d.start - 2) + "]")[: d.end - d.start] + masked[d.end :]
     found.sort(key=lambda d: (d.start, -d.end, TYPES.index(d.type)))
     merged: list[Detection] = []
     group: list[Detection] = []
@@ -87,6 +84,18 @@ def detect(text: str, settings: RedactSettings) -> list[Detection]:
             merged.append(_merge(text, group))
         group = [detection] if detection is not None else []
     return merged
+
+
+def _mask(text: str, spans: list[Detection]) -> str:
+    """Each span replaced by brackets and letters of the same length (offsets hold), as a
+    placeholder reads."""
+    parts, at = [], 0
+    for d in sorted(spans, key=lambda d: d.start):
+        if d.start < at:
+            continue
+        parts += [text[at : d.start], ("[" + "X" * (d.end - d.start - 2) + "]")[: d.end - d.start]]
+        at = d.end
+    return "".join([*parts, text[at:]])
 
 
 def _merge(text: str, group: list[Detection]) -> Detection:

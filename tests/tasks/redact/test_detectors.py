@@ -38,6 +38,8 @@ def test_emails(text: str, expected: list[str]) -> None:
         ("全角１３８００１３８０００号", ["１３８００１３８０００"]),
         ("version 3.10.2, on 2024-01-15 or 2024/01/15 at 12:30:45, ISBN 978-3-16-148410-0", []),
         ("order 42, room 1203, year 2024", []),
+        ("周期为(13.109777±3.8×10-6)h, 95% CI:2.892~470.454", []),  # measurements, not numbers
+        ("dots 415.555.0132", ["415.555.0132"]),
     ],
 )
 def test_phones(text: str, expected: list[str]) -> None:
@@ -98,6 +100,7 @@ def test_national_ids(text: str, expected: list[str]) -> None:
         ("from 192.168.1.10, 8.8.8.8.", ["192.168.1.10", "8.8.8.8"]),
         ("v6 2001:db8::8a2e:370:7334 and fe80::1", ["2001:db8::8a2e:370:7334", "fe80::1"]),
         ("::ffff:192.0.2.1 mapped", ["192.0.2.1", "::ffff:192.0.2.1"]),  # one span once merged
+        ("s3c2440-Linux2.6.30.4, 地址10.1.2.3", ["10.1.2.3"]),
         ("version 3.10.2, v1.2.3.4, 999.1.1.1, time 12:30:45, std::vector, a::b", []),
     ],
 )
