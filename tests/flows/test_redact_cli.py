@@ -1,7 +1,7 @@
 """`longdoc run --redact` through Prefect, in a process of its own with a fresh PREFECT_HOME and
 data directory: afterwards no original value of the generated corpus lies anywhere in the data
 directory (Parquet, the DuckDB warehouse), the Prefect home (its database: flow and task runs,
-logs, artifacts; its result storage) the model cache, or the captured output."""
+logs, artifacts; its result storage), the model cache, or the captured output."""
 
 from __future__ import annotations
 
