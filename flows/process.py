@@ -56,7 +56,7 @@ SHARD_TASK: dict[str, Any] = {**RETRIES, "cache_policy": NO_CACHE}
 
 @task(name="plan-ingest", **SHARD_TASK)
 def plan_ingest_task(params: ProcessParams, store: Store) -> IngestPlan:
-    plan = steps.step_plan_ingest(store, params.inputs, params.limits())
+    plan = steps.step_plan_ingest(store, params.inputs, params.limits(), params.redact_settings())
     get_run_logger().info("ingest: %d files in %d ingest shards", plan.files, len(plan.shards))
     return plan
 
@@ -65,7 +65,7 @@ def plan_ingest_task(params: ProcessParams, store: Store) -> IngestPlan:
 def ingest_shard_task(params: ProcessParams, store: Store, shard: IngestShard, run_id: str) -> ingest.IngestResult:
     """One ingest shard; its files (and record ranges) done are its progress."""
     report = observe.progress_reporter("ingest", None)
-    return steps.step_ingest_shard(store, shard, run_id, params.limits(), report)
+    return steps.step_ingest_shard(store, shard, run_id, params.limits(), report, params.redact_settings())
 
 
 @task(name="finish-ingest", **SHARD_TASK)
@@ -77,7 +77,7 @@ def finish_ingest_task(
     run_id: str,
     seconds: float,
 ) -> IngestResult:
-    result = steps.step_finish_ingest(store, plan, shards, run_id, params.limits(), seconds)
+    result = steps.step_finish_ingest(store, plan, shards, run_id, params.limits(), seconds, params.redact_settings())
     get_run_logger().info(
         "ingest: %d documents (%d new), %d rejected", result.documents, result.documents_new, result.rejects
     )
@@ -136,7 +136,7 @@ def record_task(
         flow_run.get_id(),
         plan.config_id if plan else None,
         started,
-        params.model_dump(),
+        params.recorded(),
         results,
         status,
         error,

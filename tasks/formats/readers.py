@@ -43,6 +43,7 @@ class Document:
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
     reject: RejectedInput | None = None  # set for one bad record of a record file
+    identity: str = ""  # how the text was made, when not as read (tasks/redact: the settings' key)
 
     @property
     def content_sha256(self) -> str:
@@ -50,12 +51,15 @@ class Document:
 
     @property
     def doc_id(self) -> str:
-        return doc_id_for(self.text)
+        return doc_id_for(self.text, self.identity)
 
 
-def doc_id_for(text: str) -> str:
-    """A document's identity is its text: the same text ingested twice is one document."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+def doc_id_for(text: str, identity: str = "") -> str:
+    """A document's identity is its text: the same text ingested twice is one document. A text
+    made otherwise than as read (redacted) adds how (`identity`), so it never shares an id with
+    a text read as it came, even where redaction found nothing to replace."""
+    tagged = text if not identity else f"{text}\x00{identity}"
+    return hashlib.sha256(tagged.encode("utf-8")).hexdigest()[:20]
 
 
 def normalize_newlines(text: str) -> str:

@@ -1,6 +1,7 @@
 """What one ingest shard holds between commits: at most one batch of new documents.
 
-Documents, rejects and inbox rows are collected and committed together every
+Documents (and, with `--redact`, their `redactions` rows), rejects and inbox rows are
+collected and committed together every
 `BatchSize.documents` documents or `BatchSize.text_bytes` bytes of text, and at the end of the
 shard. A file's inbox row is collected after its last document, so it is committed with or after
 them, never before. Whether a document or reject is new is asked of the store (catalog.py) for
@@ -9,6 +10,7 @@ the batch's own keys when it is committed.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +22,8 @@ from storage.inputs import InputFile, escape_text, valid_utf8
 from tasks.formats.limits import MIB, Limits
 from tasks.formats.readers import Document
 from tasks.ingest import catalog
+from tasks.ingest.units import inbox_settings
+from tasks.redact import Placeholders, RedactSettings, redact_document, redaction_rows, scrub, scrub_uri
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,14 @@ class ShardRun:
     now: datetime
     name: str  # commits are named `<name>-<n>`
     size: BatchSize = field(default_factory=BatchSize)
+    redaction: RedactSettings | None = None
     doc_ids: dict[str, None] = field(default_factory=dict)  # ordered, and a set: linear
     pending_docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending_rejects: list[dict[str, Any]] = field(default_factory=list)
     pending_states: list[dict[str, Any]] = field(default_factory=list)
+    pending_redactions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by doc_id
+    uri_names: dict[str, Placeholders] = field(default_factory=dict)  # per input file, with --redact
+    uri_ends: dict[str, int] = field(default_factory=dict)  # cut file -> where its numbering stands
     stored_rejects: set[tuple[str, str, str]] = field(default_factory=set)  # by this shard
     reasons: Counter[str] = field(default_factory=Counter)
     new_documents: int = 0
@@ -55,10 +63,29 @@ class ShardRun:
     def add_doc_id(self, doc_id: str) -> None:
         self.doc_ids.setdefault(doc_id)
 
+    @property
+    def settings(self) -> str:
+        """What a file is read under (`inbox_files.settings`)."""
+        return inbox_settings(self.limits, self.redaction)
+
+    def stored_uri(self, uri: str) -> str:
+        """A URI as stored: redacted like the documents (a file name can hold an address)."""
+        return scrub_uri(uri, self.redaction, self.uri_placeholders(uri)) if self.redaction else uri
+
+    def uri_placeholders(self, uri: str) -> Placeholders:
+        """One numbering for the URIs of one file and its records (`file#id`), in the order of
+        the file's records (stage.py seeds it for a record range that does not start the file)."""
+        return self.uri_names.setdefault(uri.split("#", 1)[0], Placeholders())
+
     def add_document(self, doc: Document) -> str:
+        redaction = None
+        if self.redaction:  # the text is final here: redacted before its doc_id is computed
+            doc, redaction = redact_document(doc, self.redaction, self.uri_placeholders(doc.source_uri))
         if doc.doc_id not in self.doc_ids:
             self.pending_docs[doc.doc_id] = _document_row(doc, self.now)
             self._pending_bytes += len(doc.text)
+            if redaction:
+                self.pending_redactions[doc.doc_id] = redaction_rows(doc.doc_id, redaction, self.run_id, self.now)
         self.add_doc_id(doc.doc_id)
         if len(self.pending_docs) >= self.size.documents or self._pending_bytes >= self.size.text_bytes:
             self.flush()
@@ -68,6 +95,11 @@ class ShardRun:
         """Count a reject; it is stored unless this very input was rejected so before (a run
         that was killed, or an input named twice)."""
         uri, error = escape_text(uri), escape_text(error)  # e.g. a missing input named in Latin-1
+        if self.redaction:  # a record's id, a reader's message quoting the text
+            # The message is scrubbed with a copy of the file's numbering: a value it names that
+            # the URIs do not gives out no number, so URI numbers follow the records' URIs only.
+            error = scrub(error, self.redaction, copy.deepcopy(self.uri_placeholders(uri)))
+            uri = self.stored_uri(uri)
         self.reasons[reason] += 1
         self.pending_rejects.append(
             {
@@ -84,12 +116,12 @@ class ShardRun:
         """The file's inbox row: after its documents, so committed with or after them."""
         self.pending_states.append(
             {
-                "source_uri": item.uri,
+                "source_uri": self.stored_uri(item.uri),
                 "run_id": self.run_id,
                 "size": item.size,
                 "mtime_ns": item.mtime_ns,
                 "content_sha256": sha256,
-                "settings": self.limits.key,
+                "settings": self.settings,
                 "doc_ids": json.dumps(doc_ids),
                 "reason": reason,
                 "seen_at": self.now,
@@ -99,17 +131,21 @@ class ShardRun:
             self.flush()
 
     def flush(self) -> None:
-        """Commit what is pending: the documents and rejects the store lacks, and the inbox rows."""
+        """Commit what is pending: the documents (with their redactions) and rejects the store
+        lacks, and the inbox rows."""
         if not (self.pending_docs or self.pending_rejects or self.pending_states):
             return
         known = catalog.known_doc_ids(self.store, self.pending_docs) if self.pending_docs else set()
         documents = [row for doc_id, row in self.pending_docs.items() if doc_id not in known]
+        redactions = [row for doc_id, rows in self.pending_redactions.items() if doc_id not in known for row in rows]
         rejects = self._new_rejects()
-        catalog.commit_batch(self.store, documents, rejects, self.pending_states, f"{self.name}-{self.commits:05d}")
+        name = f"{self.name}-{self.commits:05d}"
+        catalog.commit_batch(self.store, documents, redactions, rejects, self.pending_states, name)
         self.commits += 1
         self.new_documents += len(documents)
         self.rejects_new += len(rejects)
         self.pending_docs, self.pending_rejects, self.pending_states = {}, [], []
+        self.pending_redactions = {}
         self._pending_bytes = 0
 
     def _new_rejects(self) -> list[dict[str, Any]]:

@@ -6,16 +6,19 @@ Implemented here on the Parquet part files of `storage.datasets.Store` (a pyarro
 with an `is_in` filter, pushed down to the parts; one part file per table per batch).
 
 What `commit_batch` must guarantee, whatever implements it:
-- the documents are stored before (or atomically with) the rejects and the `inbox_files` rows
-  of the same call: a file's inbox row is ingest's promise that the file's documents and rejects
-  are stored, so it must never become visible before them (a crash in between leaves a file
-  that the next run reads again, and `known_doc_ids` / `known_rejects` keep that from storing
-  anything twice);
+- the documents and their `redactions` rows (with `--redact`) are stored before (or
+  atomically with) the rejects and the `inbox_files` rows of the same call: a file's inbox row
+  is ingest's promise that the file's documents and rejects are stored, so it must never become
+  visible before them (a crash in between leaves a file that the next run reads again, and
+  `known_doc_ids` / `known_rejects` keep that from storing anything twice);
 - a document whose doc_id is already stored stays one row with that key: two ingest shards
   running at once may both find a text new and commit it (doc_id derives from the text, so the
   rows are equal but for `source_uri` / `ingested_at`). Parquet parts may hold both; the
   warehouse keeps one per key. A lake must do the same at commit (insert only doc_ids absent
-  at commit time, or merge on doc_id), retrying a commit that conflicts.
+  at commit time, or merge on doc_id), retrying a commit that conflicts. The same holds for the
+  `redactions` rows (key doc_id, type) of such a document: inserted with it, or not at all, so
+  the rows kept are those of the document row kept (two records of one text may differ in
+  what was redacted outside the text: `values`, `elsewhere`).
 """
 
 from __future__ import annotations
@@ -70,15 +73,19 @@ def record_rejects(store: Store, file_uri: str, sha256: str) -> Counter[str]:
 def commit_batch(
     store: Store,
     documents: list[dict[str, Any]],
+    redactions: list[dict[str, Any]],
     rejects: list[dict[str, Any]],
     inbox_rows: list[dict[str, Any]],
     name: str,
 ) -> None:
-    """Store one batch: documents, then rejects, then inbox rows (rows as storage/schema.py's
-    DOCUMENTS, REJECTS and INBOX_FILES). `name` is unique to this commit (a part's file name).
-    The caller passes only documents and rejects that `known_doc_ids` / `known_rejects` did not
-    find; see the module's docstring for what must hold when it races another writer."""
+    """Store one batch: documents and their redactions, then rejects, then inbox rows (rows as
+    storage/schema.py's DOCUMENTS, REDACTIONS, REJECTS and INBOX_FILES). `redactions` is empty
+    without `--redact`; with it, it holds the rows of exactly the documents of this call (never a
+    value, only counts and placeholder spans). `name` is unique to this commit (a part's file
+    name). The caller passes only documents and rejects that `known_doc_ids` / `known_rejects`
+    did not find; see the module's docstring for what must hold when it races another writer."""
     store.write_part("documents", documents, name)
+    store.write_part("redactions", redactions, name)
     store.write_part("rejects", rejects, name)
     store.write_part("inbox_files", inbox_rows, name)  # last: it commits the files' reading
 

@@ -9,6 +9,12 @@ not parsed). A run is planned once (units.py), read by shards that commit a batc
 (batch.py), and finished by `finish_ingest` (the rejects of missing inputs, the inbox rows of
 files cut into record ranges). A file's inbox row is committed with or after its documents: a
 run killed before is simply done again by the next one, which stores nothing twice.
+
+With `--redact` every document is redacted before its doc_id is computed (batch.py), and nothing
+stored holds a value found (documents, redactions, rejects, inbox_files). The placeholders in
+the URIs of one file are numbered in the order of its records, so a record range that does not
+start the file first names the URIs of the records before it (`_seed_uri_numbers`): a cut file
+stores the URIs a whole-file read does, whichever shard or process reads each range.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from pathlib import PurePosixPath
 from typing import Any, Self
 
 from storage.datasets import StorageError, Store
-from storage.inputs import InputFile, read_input, valid_utf8
+from storage.inputs import InputFile, escape_text, read_input, valid_utf8
 from tasks.formats.limits import RECORD_FORMATS, Limits, RejectedInput
 from tasks.formats.readers import FORMATS, Document, doc_id_for, read_documents, read_record_range
 from tasks.ingest import catalog
 from tasks.ingest.batch import BatchSize, ShardRun
-from tasks.ingest.ranges import read_range
-from tasks.ingest.units import IngestPlan, IngestShard, IngestUnit, plan_ingest, same_settings, unchanged
+from tasks.ingest.ranges import RecordRange, read_range
+from tasks.ingest.units import IngestPlan, IngestShard, IngestUnit, plan_ingest, same_settings, stored_name, unchanged
+from tasks.redact import Placeholders, RedactSettings
 
 __all__ = ["IngestResult", "Limits", "RejectedInput", "doc_id_for", "finish_ingest", "ingest", "ingest_shard"]
 
@@ -78,15 +85,22 @@ def empty_result() -> IngestResult:
     return IngestResult([], 0, 0, 0)
 
 
-def ingest(store: Store, inputs: list[str], run_id: str, limits: Limits | None = None) -> IngestResult:
+def ingest(
+    store: Store,
+    inputs: list[str],
+    run_id: str,
+    limits: Limits | None = None,
+    redaction: RedactSettings | None = None,
+) -> IngestResult:
     """Read every new or changed input; store documents not seen before; record every reject.
-    The shards one after the other, in this process (the flow runs them as tasks)."""
+    The shards one after the other, in this process (the flow runs them as tasks). With
+    `redaction`, nothing stored holds a value it finds."""
     limits = limits or Limits()
-    plan = plan_ingest(store, inputs, limits)
+    plan = plan_ingest(store, inputs, limits, redaction=redaction)
     total = empty_result()
     for shard in plan.shards:
-        total = total + ingest_shard(store, shard, run_id, limits)
-    return total + finish_ingest(store, plan, total, run_id, limits)
+        total = total + ingest_shard(store, shard, run_id, limits, redaction=redaction)
+    return total + finish_ingest(store, plan, total, run_id, limits, redaction)
 
 
 def ingest_shard(
@@ -96,15 +110,18 @@ def ingest_shard(
     limits: Limits,
     progress: Callable[[int, int], None] | None = None,
     size: BatchSize | None = None,
+    redaction: RedactSettings | None = None,
 ) -> IngestResult:
     """Read one shard's files and record ranges, committing a batch at a time."""
-    run = ShardRun(store, run_id, limits, datetime.now(UTC), f"{run_id}-ingest-{shard.index:05d}", size or BatchSize())
-    whole = [unit.item.uri for unit in shard.units if unit.records is None]
+    name = f"{run_id}-ingest-{shard.index:05d}"
+    run = ShardRun(store, run_id, limits, datetime.now(UTC), name, size or BatchSize(), redaction)
+    names = {unit.item.uri: stored_name(unit.item.uri, redaction) for unit in shard.units if unit.records is None}
+    whole = [names[unit.item.uri] for unit in shard.units if unit.records is None and not unit.shared_name]
     priors = catalog.latest_states(store, whole) if whole else {}
     ranges: dict[tuple[str, int], RangeOutcome] = {}
     for done, unit in enumerate(shard.units, start=1):
         if unit.records is None:
-            _ingest_file(run, unit.item, priors.get(unit.item.uri))
+            _ingest_file(run, unit.item, None if unit.shared_name else priors.get(names[unit.item.uri]))
         else:
             ranges[(unit.item.uri, unit.part)] = _ingest_range(run, unit)
         if progress:
@@ -125,11 +142,18 @@ def ingest_shard(
     )
 
 
-def finish_ingest(store: Store, plan: IngestPlan, shards: IngestResult, run_id: str, limits: Limits) -> IngestResult:
+def finish_ingest(
+    store: Store,
+    plan: IngestPlan,
+    shards: IngestResult,
+    run_id: str,
+    limits: Limits,
+    redaction: RedactSettings | None = None,
+) -> IngestResult:
     """After every shard: the rejects of inputs that name no file, and the inbox rows of the
-    files cut into record ranges (each once all its ranges are committed). Counts the files
-    cut into ranges, which no shard counts."""
-    run = ShardRun(store, run_id, limits, datetime.now(UTC), f"{run_id}-ingest-finish")
+    files cut into record ranges (each once all its ranges are committed), redacted as the
+    shards' were. Counts the files cut into ranges, which no shard counts."""
+    run = ShardRun(store, run_id, limits, datetime.now(UTC), f"{run_id}-ingest-finish", redaction=redaction)
     for pattern in plan.missing:
         run.reject(pattern, "missing-input", "no file matches this input", "")
     for bad in plan.bad:
@@ -164,12 +188,31 @@ def _ingest_range(run: ShardRun, unit: IngestUnit) -> RangeOutcome:
     assert unit.records is not None
     item = unit.item
     try:
+        if run.redaction and run.uri_ends.get(item.uri) != unit.records.start:
+            _seed_uri_numbers(run, unit)
         records = read_range(item, unit.records, unit.is_parquet)
-        return RangeOutcome(tuple(_add_documents(run, item.uri, read_record_range, records, unit)), None)
+        outcome = RangeOutcome(tuple(_add_documents(run, item.uri, read_record_range, records, unit)), None)
+        run.uri_ends[item.uri] = unit.records.stop  # the next range of the file goes on from here
+        return outcome
     except Exception as exc:  # any type: one input must not stop the run
         reason = "corrupt" if isinstance(exc, RecursionError) else "reader-error"
         run.reject(item.uri, reason, f"{type(exc).__name__}: {_first_line(exc)}", _stat_print(item))
         return RangeOutcome((), reason)
+
+
+def _seed_uri_numbers(run: ShardRun, unit: IngestUnit) -> None:
+    """The file's URI numbering as a whole-file read has it where this range starts: the URIs of
+    the records before the range, named in order (read and parsed, not redacted or stored). So
+    the numbers do not depend on which range saw a value first, nor on where the file was cut."""
+    assert unit.records is not None
+    run.uri_names[unit.item.uri.split("#", 1)[0]] = Placeholders()
+    run.uri_ends.pop(unit.item.uri, None)
+    if unit.records.start == 0:
+        return
+    before = read_range(unit.item, RecordRange(0, unit.records.start, 0), unit.is_parquet)
+    for doc in read_record_range(unit.item.uri, before, 0, run.limits):
+        document = doc.reject is None and doc.text.strip() and valid_utf8(doc.text)
+        run.stored_uri(doc.source_uri if document else escape_text(doc.source_uri))  # as `_add` names it
 
 
 def _add_documents(run: ShardRun, uri: str, reader: Callable[..., Any], records: Any, unit: IngestUnit) -> list[str]:
@@ -193,7 +236,7 @@ def _add(run: ShardRun, doc: Document, sha256: str, doc_ids: list[str]) -> None:
 
 
 def _read_file(run: ShardRun, item: InputFile, prior: dict[str, Any] | None) -> None:
-    if unchanged(prior, item, run.limits):
+    if unchanged(prior, item, run.settings):
         _reuse(run, prior)  # unchanged: not even read
         return
     suffix = PurePosixPath(item.path).suffix.lower()
@@ -206,7 +249,7 @@ def _read_file(run: ShardRun, item: InputFile, prior: dict[str, Any] | None) -> 
         run.remember(item, "", [], exc.reason)
         return
     sha256 = hashlib.sha256(data).hexdigest()
-    if prior and same_settings(prior, run.limits) and prior["content_sha256"] == sha256:
+    if prior and same_settings(prior, run.settings) and prior["content_sha256"] == sha256:
         _reuse(run, prior)  # touched, not changed: remember the new mtime, parse nothing
         run.remember(item, sha256, json.loads(prior["doc_ids"]), prior["reason"])
         return

@@ -9,6 +9,7 @@ many shards read them. A large record file whose content changed is cut into rec
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from storage.inputs import BadInput, InputFile, expand_inputs
 from tasks.formats.limits import MIB, Limits
 from tasks.ingest import catalog
 from tasks.ingest.ranges import RecordRange, cut_record_file, worth_cutting
+from tasks.redact import RedactSettings, scrub_uri
 
 DEFAULT_SHARD_FILES = 2000  # files (or record ranges) per ingest shard
 DEFAULT_SHARD_BYTES = 64 * MIB  # input bytes per ingest shard
@@ -31,6 +33,9 @@ class IngestUnit:
     part: int = 0
     parts: int = 1
     sha256: str = ""  # a cut file's content hash (the planner read it whole)
+    # With --redact: another input's name redacts to the same stored URI, so the inbox row
+    # stored under it may be the other file's: neither is taken for the other (read again).
+    shared_name: bool = False
 
     @property
     def size(self) -> int:
@@ -60,18 +65,31 @@ class IngestPlan:
     bad: list[BadInput] = field(default_factory=list)
 
 
-def unchanged(prior: dict[str, Any] | None, item: InputFile, limits: Limits) -> bool:
-    """Read by the same readers and limits, to a verdict, with the same size and mtime."""
+def unchanged(prior: dict[str, Any] | None, item: InputFile, settings: str) -> bool:
+    """Read under the same `settings` (batch.inbox_settings), to a verdict, with the same size
+    and mtime."""
     return (
-        same_settings(prior, limits)
+        same_settings(prior, settings)
         and prior is not None
         and (prior["size"], prior["mtime_ns"]) == (item.size, item.mtime_ns)
     )
 
 
-def same_settings(prior: dict[str, Any] | None, limits: Limits) -> bool:
-    """Read before with these readers and limits, and not cut short by an unexpected error."""
-    return prior is not None and prior["settings"] == limits.key and prior["reason"] != "reader-error"
+def same_settings(prior: dict[str, Any] | None, settings: str) -> bool:
+    """Read before under these `settings` (readers, limits, redaction), and not cut short by an
+    unexpected error."""
+    return prior is not None and prior["settings"] == settings and prior["reason"] != "reader-error"
+
+
+def inbox_settings(limits: Limits, redaction: RedactSettings | None) -> str:
+    """The readers' limits and the redaction: a file read without redaction is read again with it."""
+    return limits.key + (f";{redaction.key}" if redaction else "")
+
+
+def stored_name(uri: str, redaction: RedactSettings | None) -> str:
+    """A file's URI as its inbox row stores it: redacted with --redact (the file's own
+    numbering starts with its path, so this is the URI its records' numbering gives it too)."""
+    return scrub_uri(uri, redaction) if redaction else uri
 
 
 def plan_ingest(
@@ -80,15 +98,22 @@ def plan_ingest(
     limits: Limits,
     shard_files: int = DEFAULT_SHARD_FILES,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
+    redaction: RedactSettings | None = None,
 ) -> IngestPlan:
     """List the inputs (leaving out the data directory) and cut them into shards."""
     found = expand_inputs(inputs, exclude=store.root)
     plan = IngestPlan(files=len(found.files), missing=found.missing, bad=found.bad)
-    large = {item.uri for item in found.files if worth_cutting(item, limits)}
-    priors = catalog.latest_states(store, large) if large else {}
+    names = {item.uri: stored_name(item.uri, redaction) for item in found.files}
+    shared = {name for name, n in Counter(names.values()).items() if n > 1}
+    large = {item.uri for item in found.files if worth_cutting(item, limits) and names[item.uri] not in shared}
+    priors = catalog.latest_states(store, {names[uri] for uri in large}) if large else {}
+    settings = inbox_settings(limits, redaction)
     units: list[IngestUnit] = []
     for item in found.files:
-        units.extend(_units(item, priors.get(item.uri), limits) if item.uri in large else [IngestUnit(item)])
+        if item.uri in large:
+            units.extend(_units(item, priors.get(names[item.uri]), settings))
+        else:
+            units.append(IngestUnit(item, shared_name=names[item.uri] in shared))
     current: list[IngestUnit] = []
     size = 0
     for unit in units:
@@ -102,13 +127,13 @@ def plan_ingest(
     return plan
 
 
-def _units(item: InputFile, prior: dict[str, Any] | None, limits: Limits) -> list[IngestUnit]:
+def _units(item: InputFile, prior: dict[str, Any] | None, settings: str) -> list[IngestUnit]:
     """A record file's ranges when it changed since last read; else the whole file, which its
     shard skips (unchanged) or hashes and remembers (touched)."""
-    if unchanged(prior, item, limits):
+    if unchanged(prior, item, settings):
         return [IngestUnit(item)]
     cut = cut_record_file(item)
-    if cut is None or (prior is not None and same_settings(prior, limits) and prior["content_sha256"] == cut[0]):
+    if cut is None or (prior is not None and same_settings(prior, settings) and prior["content_sha256"] == cut[0]):
         return [IngestUnit(item)]
     sha256, ranges = cut
     return [IngestUnit(item, records, part, len(ranges), sha256) for part, records in enumerate(ranges)]

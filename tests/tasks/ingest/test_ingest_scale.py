@@ -133,13 +133,13 @@ def test_each_batch_is_committed_with_at_most_the_batch_size_and_inbox_rows_afte
     result = ingest_shard(store, plan.shards[0], "run1", Limits(), size=BatchSize(documents=5))
     commits = recorder.calls["commit_batch"]
     assert result.new_documents == 28 and len(commits) >= 6
-    assert all(len(documents) <= 5 for documents, _, _, _ in commits)
+    assert all(len(documents) <= 5 and redactions == [] for documents, redactions, _, _, _ in commits)
     committed_at: dict[str, int] = {}
-    for n, (documents, _, inbox_rows, _) in enumerate(commits):
+    for n, (documents, _, _, inbox_rows, _) in enumerate(commits):
         committed_at |= {d["doc_id"]: n for d in documents}
         for row in inbox_rows:  # every document of the file committed already, or now
             assert all(committed_at[d] <= n for d in json.loads(row["doc_ids"])), row["source_uri"]
-    assert sum(len(rows) for _, _, rows, _ in commits) == 6
+    assert sum(len(rows) for _, _, _, rows, _ in commits) == 6
 
 
 def test_lookups_name_the_candidates_only_and_no_table_is_read_whole(
@@ -186,13 +186,13 @@ def failing_commit(after: int, half: bool) -> Any:
     real = catalog.commit_batch
     count = {"n": 0}
 
-    def commit(store: Store, documents: list, rejects: list, inbox_rows: list, name: str) -> None:
+    def commit(store: Store, documents: list, redactions: list, rejects: list, inbox_rows: list, name: str) -> None:
         count["n"] += 1
         if count["n"] == after:
             if half:
                 store.write_part("documents", documents, name)
             raise Killed
-        real(store, documents, rejects, inbox_rows, name)
+        real(store, documents, redactions, rejects, inbox_rows, name)
 
     return commit
 
