@@ -12,6 +12,7 @@ is not cut: one shard reads it whole, as before, and rejects it the same way.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -23,7 +24,7 @@ from tasks.formats.readers import decode
 RANGE_BYTES = 16 * MIB  # a JSONL range's bytes; also what makes a record file worth cutting
 RANGE_RECORDS = 20_000  # a Parquet range's rows (whole row groups)
 PARQUET_FOOTER_BYTES = 1 * MIB  # a smaller Parquet file is never cut (its footer is not even read)
-_READ_CHUNK = 4 * MIB
+_READ_CHUNK = 4 * MIB  # also the pieces `records_before` parses
 
 
 @dataclass(frozen=True)
@@ -132,3 +133,31 @@ def read_range(item: InputFile, records: RecordRange, parquet: bool) -> Any:
     if records.start == 0 and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     return data
+
+
+def records_before(item: InputFile, records: RecordRange, parquet: bool) -> Iterator[tuple[Any, int]]:
+    """The records of the file before `records`, a piece at a time (JSONL bytes of whole lines,
+    about `_READ_CHUNK` each, or one row group), each with the number of its first record: as
+    `read_record_range` takes them. Memory stays about one piece whatever the range's place."""
+    if parquet:
+        import pyarrow.parquet as pq
+
+        with item.fs.open_input_file(item.path) as source:
+            file, first = pq.ParquetFile(source), 0
+            for group in range(records.start):
+                table = file.read_row_group(group)
+                yield table, first
+                first += table.num_rows
+        return
+    lines, left, pending = 0, records.start, b""
+    with item.fs.open_input_stream(item.path) as stream:
+        while left and (chunk := stream.read(min(_READ_CHUNK, left))):
+            left -= len(chunk)
+            pending += chunk
+            cut = pending.rfind(b"\n") + 1  # `records.start` is a line's start: nothing is left over
+            if cut:
+                piece, pending = pending[:cut], pending[cut:]
+                if lines == 0 and piece.startswith(b"\xef\xbb\xbf"):
+                    piece = piece[3:]
+                yield piece, lines
+                lines += len(piece.decode("utf-8").splitlines())  # counted as `_add_range` counts

@@ -33,7 +33,7 @@ from tasks.formats.limits import RECORD_FORMATS, Limits, RejectedInput
 from tasks.formats.readers import FORMATS, Document, doc_id_for, read_documents, read_record_range
 from tasks.ingest import catalog
 from tasks.ingest.batch import BatchSize, ShardRun
-from tasks.ingest.ranges import RecordRange, read_range
+from tasks.ingest.ranges import read_range, records_before
 from tasks.ingest.units import IngestPlan, IngestShard, IngestUnit, plan_ingest, same_settings, stored_name, unchanged
 from tasks.redact import Placeholders, RedactSettings
 
@@ -202,17 +202,18 @@ def _ingest_range(run: ShardRun, unit: IngestUnit) -> RangeOutcome:
 
 def _seed_uri_numbers(run: ShardRun, unit: IngestUnit) -> None:
     """The file's URI numbering as a whole-file read has it where this range starts: the URIs of
-    the records before the range, named in order (read and parsed, not redacted or stored). So
-    the numbers do not depend on which range saw a value first, nor on where the file was cut."""
+    the records before the range, named in order (read and parsed a piece at a time; their texts
+    neither redacted nor stored). So the numbers do not depend on which range saw a value first,
+    nor on where the file was cut. It costs a parse and a URI scrub of the records before."""
     assert unit.records is not None
     run.uri_names[unit.item.uri.split("#", 1)[0]] = Placeholders()
     run.uri_ends.pop(unit.item.uri, None)
     if unit.records.start == 0:
         return
-    before = read_range(unit.item, RecordRange(0, unit.records.start, 0), unit.is_parquet)
-    for doc in read_record_range(unit.item.uri, before, 0, run.limits):
-        document = doc.reject is None and doc.text.strip() and valid_utf8(doc.text)
-        run.stored_uri(doc.source_uri if document else escape_text(doc.source_uri))  # as `_add` names it
+    for records, first_record in records_before(unit.item, unit.records, unit.is_parquet):
+        for doc in read_record_range(unit.item.uri, records, first_record, run.limits):
+            document = doc.reject is None and doc.text.strip() and valid_utf8(doc.text)
+            run.stored_uri(doc.source_uri if document else escape_text(doc.source_uri))  # as `_add` names it
 
 
 def _add_documents(run: ShardRun, uri: str, reader: Callable[..., Any], records: Any, unit: IngestUnit) -> list[str]:

@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import unquote
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from storage.datasets import Store
@@ -28,7 +30,8 @@ VALUES = [FOLDER, ANN, BOB, PHONE]
 def make_box(box: Path) -> None:
     """A JSONL file (cut into several ranges below) whose record ids hold addresses: ANN names a
     record in the first range and another in the last, with BOB first seen in between; texts
-    quote both and a phone; a bad line in a later range; a text file named by an address."""
+    quote both and a phone; a bad line in a later range; a byte-order mark; a Parquet file of
+    small row groups named alike; a text file named by an address."""
     folder = box / FOLDER
     folder.mkdir(parents=True)
     ids = {0: f"{ANN}/1", 25: f"{BOB}/1", 50: f"{ANN}/2"}
@@ -39,7 +42,10 @@ def make_box(box: Path) -> None:
             record["id"] = ids[i]
         lines.append(json.dumps(record))
     lines[40] = "{not json " + ANN
-    (folder / "people.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "people.jsonl").write_bytes(b"\xef\xbb\xbf" + ("\n".join(lines) + "\n").encode())
+    ids = {0: f"{ANN}/p1", 20: f"{BOB}/p1", 35: f"{ANN}/p2"}
+    rows = {"id": [ids.get(i, f"p{i}") for i in range(40)], "text": [f"Row {i} from {ANN}." for i in range(40)]}
+    pq.write_table(pa.table(rows), box / "rows.parquet", row_group_size=4)
     (box / f"{BOB}.txt").write_text(f"Mail {BOB} today.", encoding="utf-8")
 
 
@@ -73,24 +79,32 @@ def test_a_redacted_sharded_ingest_stores_what_one_shard_does_and_no_value(
     one, many = Store(str(tmp_path / "one")), Store(str(tmp_path / "many"))
     expected = ingest(one, [str(box)], "run1", redaction=settings)  # 16 MiB ranges: read whole
     monkeypatch.setattr(ranges, "RANGE_BYTES", 700)
+    monkeypatch.setattr(ranges, "RANGE_RECORDS", 8)
+    monkeypatch.setattr(ranges, "PARQUET_FOOTER_BYTES", 0)
+    monkeypatch.setattr(ranges, "_READ_CHUNK", 300)  # the records before a range, in several pieces
     plan = plan_ingest(many, [str(box)], Limits(), shard_files=shard_files, redaction=settings)
-    cut = [u.records for s in plan.shards for u in s.units if u.records]
-    assert len(cut) >= 4 and len(plan.shards) == -(-(len(cut) + 1) // shard_files)
-    starts = [r.first_record for r in cut]  # the records of ANN, BOB and ANN again lie in three ranges
-    assert len({sum(first <= n for first in starts) for n in (0, 25, 50)}) == 3
+    units = [u for s in plan.shards for u in s.units]
+    assert len(plan.shards) == -(-len(units) // shard_files)
+    for name, where in (("people.jsonl", (0, 25, 50)), ("rows.parquet", (0, 20, 35))):
+        starts = [u.records.first_record for u in units if u.records and u.item.path.endswith(name)]
+        assert len(starts) >= 4  # the records of ANN, BOB and ANN again lie in three ranges
+        assert len({sum(first <= n for first in starts) for n in where}) == 3
     got = sharded_reversed(many, box, "run1", settings, shard_files)
-    assert got.doc_ids == expected.doc_ids and got.new_documents == expected.new_documents == 60
+    assert got.doc_ids == expected.doc_ids and got.new_documents == expected.new_documents == 100
     assert got.rejects_by_reason == expected.rejects_by_reason == {"bad-record": 1}
     assert tables(many) == tables(one)
 
     # The numbering of the whole file: the folder first, then the ids in the order of the records.
     uris = {unquote(r["source_uri"]).split("/box/", 1)[1] for r in many.read("documents").to_pylist()}
-    assert {u.split("#", 1)[1] for u in uris if "#[" in u} == {
-        "[EMAIL_2]/1",
-        "[EMAIL_3]/1",
-        "[EMAIL_2]/2",
+    assert {u for u in uris if "#[" in u} == {
+        "[EMAIL_1]/people.jsonl#[EMAIL_2]/1",
+        "[EMAIL_1]/people.jsonl#[EMAIL_3]/1",
+        "[EMAIL_1]/people.jsonl#[EMAIL_2]/2",
+        "rows.parquet#[EMAIL_1]/p1",
+        "rows.parquet#[EMAIL_2]/p1",
+        "rows.parquet#[EMAIL_1]/p2",
     }
-    assert all(u.startswith("[EMAIL_1]/people.jsonl#") for u in uris if u != "[EMAIL_1].txt")
+    assert all(u.startswith(("[EMAIL_1]/people.jsonl#", "rows.parquet#")) for u in uris if u != "[EMAIL_1].txt")
     (reject,) = many.read("rejects").to_pylist()
     assert unquote(reject["source_uri"]).endswith("[EMAIL_1]/people.jsonl#line-41")
     (inbox_row,) = [r for r in many.read("inbox_files").to_pylist() if "people" in r["source_uri"]]
@@ -106,9 +120,9 @@ def test_a_redacted_sharded_ingest_stores_what_one_shard_does_and_no_value(
     assert leaks([tmp_path / "one", tmp_path / "many"], VALUES) == {}
 
     again = sharded_reversed(many, box, "run2", settings)  # unchanged, found under its redacted name
-    assert again.files_unchanged == 2 and again.new_documents == 0 and again.doc_ids == expected.doc_ids
+    assert again.files_unchanged == 3 and again.new_documents == 0 and again.doc_ids == expected.doc_ids
     plain = plan_ingest(many, [str(box)], Limits(), shard_files=1)  # without --redact: read again, cut
-    assert sum(1 for s in plain.shards for u in s.units if u.records) == len(cut)
+    assert sum(1 for s in plain.shards for u in s.units if u.records) == sum(1 for u in units if u.records)
 
 
 def test_a_batch_commits_the_redactions_of_its_documents_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,7 +139,7 @@ def test_a_batch_commits_the_redactions_of_its_documents_only(tmp_path: Path, mo
     store = Store(str(tmp_path / "data"))
     ingest(store, [str(box)], "run1", redaction=RedactSettings())
     ingest(store, [str(box)], "run2", redaction=RedactSettings())  # nothing new: no redaction again
-    assert sum(len(d) for d, _ in calls) == 60
+    assert sum(len(d) for d, _ in calls) == 100
     for documents, redactions in calls:
         assert {r["doc_id"] for r in redactions} == {d["doc_id"] for d in documents}
     assert len(store.read("redactions")) == sum(len(r) for _, r in calls)
