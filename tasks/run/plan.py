@@ -50,6 +50,7 @@ class Plan:
     classifier_segments: SegmentPlan | None
     summarizer: SummarizerSpec | None
     summarizer_segments: SegmentPlan | None
+    redaction: str | None = None  # the redaction settings' key (tasks/redact), None without --redact
 
     @property
     def config_id(self) -> str:
@@ -66,6 +67,8 @@ class Plan:
             "summarizer_segments": asdict(self.summarizer_segments) if self.summarizer_segments else None,
             "merge": MERGE_METHOD if self.summarizer else None,
         }
+        if self.redaction:  # only when on: every config_id made without it stays as it was
+            key["redaction"] = self.redaction
         for part in ("classifier_segments", "summarizer_segments"):
             if key[part]:
                 key[part].pop("tokenizer_path")  # where a model lies does not change results
@@ -98,6 +101,7 @@ def make_plan(
     overlap_tokens: int | None,
     max_new_tokens: int,
     cache_dir: Path | None,
+    redaction: str | None = None,
 ) -> Plan:
     """Resolve the models (None skips a stage) and fix each one's segmentation."""
     from tasks.classify.classify import DEFAULT_LABELS
@@ -115,4 +119,4 @@ def make_plan(
         if max_tokens:
             natural = sum_spec.max_input_tokens
         sum_seg = _segment_plan(ref, frame_overhead(ref), natural, max_tokens, overlap_tokens)
-    return Plan(cls_spec, cls_seg, sum_spec, sum_seg)
+    return Plan(cls_spec, cls_seg, sum_spec, sum_seg, redaction)
