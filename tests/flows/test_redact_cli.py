@@ -1,6 +1,6 @@
 """`longdoc run --redact` through Prefect, in a process of its own with a fresh PREFECT_HOME and
 data directory: afterwards no original value of the generated corpus lies anywhere in the data
-directory (Parquet, the DuckDB warehouse), the Prefect home (its database: flow and task runs,
+directory (the lake: data files and catalog), the Prefect home (its database: flow and task runs,
 logs, artifacts; its result storage), the model cache, or the captured output."""
 
 from __future__ import annotations
