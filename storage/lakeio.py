@@ -63,6 +63,8 @@ def _check_columns(table: str, names: Sequence[str]) -> None:
 def ensure_lake(ref: LakeRef) -> None:
     """Make the lake's tables once per process (a lake made by an older release gets its new
     columns; a current one is only read)."""
+    import duckdb
+
     if ref in _ready:
         return
     for attempt in range(COMMIT_ATTEMPTS):
@@ -70,7 +72,9 @@ def ensure_lake(ref: LakeRef) -> None:
             _make_tables(ref)
             break
         except LakeError as exc:  # two processes making a new lake at once: the second retries
-            racing = any(w in str(exc).lower() for w in ("conflict", "exists", "duplicate"))
+            # (a conflict's message says so only past its first line, which LakeError keeps)
+            racing = isinstance(exc.__cause__, duckdb.TransactionException)
+            racing = racing or any(w in str(exc).lower() for w in ("conflict", "exists", "duplicate"))
             if not racing or attempt == COMMIT_ATTEMPTS - 1:
                 raise
             time.sleep(0.1 * (1 + attempt % 5))
