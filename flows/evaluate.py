@@ -14,7 +14,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.launch import flow_run_settings, make_params
+from flows.launch import fail, flow_run_settings, make_params
 from flows.params import ProcessParams
 from flows.process import process_documents
 from flows.terminal import console, print_report, progress_bar
@@ -61,6 +61,8 @@ def evaluate_documents(params: ProcessParams, data: str, plan: Plan | None = Non
 def evaluate(args: argparse.Namespace) -> int:
     from tasks.scoring.scoring import read_references
 
+    if args.redact:  # references are matched by the text's doc_id and scored against original summaries
+        return fail("--redact does not go with evaluate: its labelled references are the original texts")
     refs = read_references(args.data)  # a bad file is one line here, before Prefect starts
     # Zero-shot labels default to the classes of the file, so predictions can match them.
     gold = sorted({r.label for r in refs if r.label})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -13,10 +13,12 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from tasks.classify.classify import DEFAULT_UNK_THRESHOLD
 from tasks.formats.limits import MIB, Limits
 from tasks.inference.models import DEFAULT_DECODER
+from tasks.redact.settings import DEFAULT_PHONE_REGIONS
 from tasks.run.shards import DEFAULT_SHARD_DOCUMENTS
 from tasks.summarize.summarize import DEFAULT_MAX_NEW_TOKENS
 
 if TYPE_CHECKING:
+    from tasks.redact import RedactSettings
     from tasks.run.plan import Plan
 
 DEFAULT_DATA_DIR = "./longdoc-data"
@@ -79,6 +81,15 @@ class ProcessParams(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where the models run.")
     classify: bool = Field(default=True, description="Whether to classify the segments.")
     summarize: bool = Field(default=True, description="Whether to summarize the segments and documents.")
+    redact: bool = Field(
+        default=False,
+        description="Replace personal data (e-mail, phone, card, IBAN, ID and IP numbers, URL credentials) "
+        "by placeholders before anything is stored.",
+    )
+    redact_phone_regions: list[str] = Field(
+        default=list(DEFAULT_PHONE_REGIONS),
+        description="Regions whose national phone numbers (no + and country code) redaction finds, comma-separated.",
+    )
     cache_dir: str | None = Field(default=None, description="Converted models; ~/.cache/longdoc when empty.")
     task_runner: str = Field(
         default="threads", description="'threads', 'dask' (a local cluster), or a Dask scheduler's address."
@@ -106,7 +117,35 @@ class ProcessParams(BaseModel):
             Path(self.cache_dir) if self.cache_dir else None,
             None if self.classifier_fallback.strip().lower() == "none" else self.classifier_fallback,
             self.unk_threshold,
+            settings.key if (settings := self.redact_settings()) else None,
         )
+
+    def redact_settings(self) -> RedactSettings | None:
+        """What ingest redacts, None without --redact."""
+        from tasks.redact import RedactSettings
+
+        return RedactSettings(phone_regions=tuple(self.redact_phone_regions)) if self.redact else None
+
+    def recorded(self) -> dict[str, Any]:
+        """The parameters as the `runs` row keeps them: with --redact, the inputs' names redacted
+        too (a file or folder can be named by an address)."""
+        values = self.model_dump()
+        settings = self.redact_settings()
+        if settings:
+            from tasks.redact import scrub_uri
+
+            values["inputs"] = [scrub_uri(name, settings) for name in self.inputs]
+        return values
+
+    @field_validator("redact_phone_regions")
+    @classmethod
+    def _check_regions(cls, regions: list[str]) -> list[str]:
+        import phonenumbers
+
+        cleaned = [r.strip().upper() for r in regions if r.strip()]
+        if unknown := [r for r in cleaned if r not in phonenumbers.SUPPORTED_REGIONS]:
+            raise ValueError(f"--redact-phone-regions: unknown region {unknown[0]!r} (two letters, e.g. US,CN,GB)")
+        return cleaned
 
     @field_validator("task_runner")
     @classmethod

@@ -1,16 +1,19 @@
 """The `process-documents` flow: it only wires the steps of tasks.run together.
 
-Ingest reads every input once; the documents are then cut into deterministic shards and each
-shard runs segment -> classify / summarize -> aggregate as its own task runs, on the task
-runner the parameters name (threads, or Dask). A shard stage is skipped when the lake records
-it as finished for the same configuration (its completion row, committed with its rows,
-tasks.run.pipeline.unless_done); Prefect caches no shard stage, since a cache outside the lake
-cannot know what became of it. Bookkeeping (the plan, the shards, the artifacts)
-are plain calls in the flow run: task runs are for the work that may fail and be retried.
+Ingest lists the inputs once (plan-ingest), reads them in ingest shards of files and record
+ranges (each a task run that commits a batch at a time) and finishes once (finish-ingest). The
+documents are then cut into deterministic shards and each shard runs segment -> classify /
+summarize -> aggregate as its own task runs, on the task runner the parameters name (threads,
+or Dask). A shard stage is skipped when the lake records it as finished for the same
+configuration (its completion row, committed with its rows, tasks.run.pipeline.unless_done);
+Prefect caches no shard stage, since a cache outside the lake cannot know what became of it.
+Bookkeeping (the plan, the shards, the artifacts) are plain calls in the flow run: task runs
+are for the work that may fail and be retried.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +27,9 @@ from flows import finish, observe
 from flows.params import ProcessParams
 from flows.runners import gpu_annotation, task_runner
 from storage.datasets import Store
+from tasks import ingest
 from tasks.errors import Cancelled, retry_cannot_help
+from tasks.ingest import IngestPlan, IngestShard
 from tasks.run import pipeline, steps
 from tasks.run.plan import Plan
 from tasks.run.results import IngestResult, RunReport, RunResults, ShardResult, StageResult
@@ -44,17 +49,51 @@ RETRIES: dict[str, Any] = {
 }
 
 
-# Whether a shard stage is done is decided in the task, from the data directory (unless_done).
+# Whether a shard stage is done is decided in the task, from the lake (unless_done);
+# ingest decides from what is stored too (tasks/ingest/catalog.py).
 SHARD_TASK: dict[str, Any] = {**RETRIES, "cache_policy": NO_CACHE}
 
 
-@task(name="ingest", **RETRIES)
-def ingest_task(params: ProcessParams, store: Store, run_id: str) -> IngestResult:
-    result = steps.step_ingest(store, params.inputs, run_id, params.limits())
+@task(name="plan-ingest", **SHARD_TASK)
+def plan_ingest_task(params: ProcessParams, store: Store) -> IngestPlan:
+    plan = steps.step_plan_ingest(store, params.inputs, params.limits(), params.redact_settings())
+    get_run_logger().info("ingest: %d files in %d ingest shards", plan.files, len(plan.shards))
+    return plan
+
+
+@task(name="ingest", task_run_name="ingest-shard-{shard.index}", **SHARD_TASK)
+def ingest_shard_task(params: ProcessParams, store: Store, shard: IngestShard, run_id: str) -> ingest.IngestResult:
+    """One ingest shard; its files (and record ranges) done are its progress."""
+    report = observe.progress_reporter("ingest", None)
+    return steps.step_ingest_shard(store, shard, run_id, params.limits(), report, params.redact_settings())
+
+
+@task(name="finish-ingest", **SHARD_TASK)
+def finish_ingest_task(
+    params: ProcessParams,
+    store: Store,
+    plan: IngestPlan,
+    shards: list[ingest.IngestResult],
+    run_id: str,
+    seconds: float,
+) -> IngestResult:
+    result = steps.step_finish_ingest(store, plan, shards, run_id, params.limits(), seconds, params.redact_settings())
     get_run_logger().info(
         "ingest: %d documents (%d new), %d rejected", result.documents, result.documents_new, result.rejects
     )
     return result
+
+
+def run_ingest(params: ProcessParams, store: Store, runner: Any, run_id: str) -> IngestResult:
+    """The inputs listed once, each ingest shard a task run on the task runner, then finished."""
+    start = time.perf_counter()
+    plan = plan_ingest_task(params, store)
+    futures = [
+        runner.submit(ingest_shard_task, {"params": params, "store": store, "shard": shard, "run_id": run_id})
+        for shard in plan.shards
+    ]
+    shards = [future.result() for future in futures]
+    return finish_ingest_task(params, store, plan, shards, run_id, time.perf_counter() - start)
 
 
 def _stage_task(stage: str) -> Task[..., StageResult]:
@@ -97,7 +136,7 @@ def record_task(
         flow_run.get_id(),
         plan.config_id if plan else None,
         started,
-        params.model_dump(),
+        params.recorded(),
         results,
         status,
         error,
@@ -131,31 +170,32 @@ def announce(params: ProcessParams, store: Store, run_id: str, status: str, coun
         get_run_logger().warning("end-of-run event not sent: %s", exc)
 
 
-def run_shards(params: ProcessParams, store: Store, plan: Plan, shards: list[Shard], run_id: str) -> RunResults:
+def run_shards(
+    params: ProcessParams, store: Store, runner: Any, plan: Plan, shards: list[Shard], run_id: str
+) -> RunResults:
     """Every stage of every shard as its own task run, on the task runner the parameters name
-    (entered here, in the flow run, rather than in a subflow: a flow run costs about a second
-    of API calls and shutdown), in pipeline.shard_stages' order; the results of all shards added
+    (entered in the flow run, rather than in a subflow: a flow run costs about a second of API
+    calls and shutdown), in pipeline.shard_stages' order; the results of all shards added
     up, with how many shards were skipped whole (every stage's completion marker checked out)."""
     wanted = pipeline.shard_stages(plan)
     progress = observe.start_progress(run_id, len(shards) * len(pipeline.INFERENCE.intersection(wanted)))
     gpu = gpu_annotation(params)
     per_shard: list[dict[str, Any]] = []
     unit = 0
-    with task_runner(params) as runner:
-        for shard in shards:  # submitted shard by shard, so the first results land early
-            common = {"params": params, "store": store, "plan": plan, "shard": shard, "run_id": run_id}
-            futures: dict[str, Any] = {}
-            for stage in wanted:
-                wait_for = [futures[s] for s in pipeline.AFTER[stage] if s in futures]
-                if stage in pipeline.INFERENCE:
-                    with gpu():  # one inference task per GPU at a time on Dask
-                        inputs = common | {"progress": progress.unit(unit)}
-                        futures[stage] = runner.submit(STAGE_TASKS[stage], inputs, wait_for=wait_for)
-                    unit += 1
-                else:
-                    futures[stage] = runner.submit(STAGE_TASKS[stage], common, wait_for=wait_for)
-            per_shard.append(futures)
-        results = [RunResults(**{stage: f.result() for stage, f in futures.items()}) for futures in per_shard]
+    for shard in shards:  # submitted shard by shard, so the first results land early
+        common = {"params": params, "store": store, "plan": plan, "shard": shard, "run_id": run_id}
+        futures: dict[str, Any] = {}
+        for stage in wanted:
+            wait_for = [futures[s] for s in pipeline.AFTER[stage] if s in futures]
+            if stage in pipeline.INFERENCE:
+                with gpu():  # one inference task per GPU at a time on Dask
+                    inputs = common | {"progress": progress.unit(unit)}
+                    futures[stage] = runner.submit(STAGE_TASKS[stage], inputs, wait_for=wait_for)
+                unit += 1
+            else:
+                futures[stage] = runner.submit(STAGE_TASKS[stage], common, wait_for=wait_for)
+        per_shard.append(futures)
+    results = [RunResults(**{stage: f.result() for stage, f in futures.items()}) for futures in per_shard]
     observe.finish_progress(progress)
     return pipeline.add_up(results)
 
@@ -168,14 +208,15 @@ def process_documents(params: ProcessParams, plan: Plan | None = None) -> RunRep
     run_id, started = steps.new_run_id(), datetime.now(UTC)
     store = Store(params.data_dir, params.catalog)  # its filesystem resolved once, for every step
     results = RunResults()
-    steps.step_begin_run(store, run_id, flow_run.get_id(), started, params.model_dump())
+    steps.step_begin_run(store, run_id, flow_run.get_id(), started, params.recorded())  # redacted inputs
     try:
         plan = plan or params.make_plan()
-        ingested = ingest_task(params, store, run_id)
-        results = results.replace(ingest=ingested)
-        shards = steps.step_shard(store, ingested.doc_ids, params.shard_documents)
-        results = results.replace(shard=ShardResult(shards=len(shards)))
-        results = run_shards(params, store, plan, shards, run_id).replace(ingest=ingested)
+        with task_runner(params) as runner:  # one for ingest and the shards: a Dask cluster starts once
+            ingested = run_ingest(params, store, runner, run_id)
+            results = results.replace(ingest=ingested)
+            shards = steps.step_shard(store, ingested.doc_ids, params.shard_documents)
+            results = results.replace(shard=ShardResult(shards=len(shards)))
+            results = run_shards(params, store, runner, plan, shards, run_id).replace(ingest=ingested)
     except Exception as exc:
         status = record_failure(params, store, run_id, plan, started, results, exc)
         announce(params, store, run_id, status, results.counts())

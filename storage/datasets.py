@@ -125,10 +125,13 @@ class Store:
         run_id: str,
         event: str = "write",
         done: Completion | None = None,
+        follows: Mapping[str, str] | None = None,
+        batch: str = "",
     ) -> dict[str, int]:
-        """Rows of several tables (and a shard stage's completion) in one transaction."""
+        """Rows of several tables (and a shard stage's completion) in one transaction; the rows
+        added per table. `follows`, `batch`: see lakeio.commit."""
         try:
-            return lakeio.commit(self.lake, rows, run_id, event, done)
+            return lakeio.commit(self.lake, rows, run_id, event, done, follows, batch)
         except LakeError as exc:
             raise StoreWriteError(str(exc)) from exc
 

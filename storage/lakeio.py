@@ -1,8 +1,9 @@
 """Reading and committing lake rows: a small typed API, no SQL text from callers.
 
 Reads name a table, its columns and a filter: `{column: value}` is equality, `{column: [values]}`
-membership, the list passed to DuckDB as an Arrow table (never spliced into the SQL). Column
-names are checked against storage/schema.py. A commit writes rows of several tables (and a
+membership, the list passed to DuckDB as an Arrow table (never spliced into the SQL), and
+`{column: Prefix(text)}` the values that start with `text` (a parameter too). Column names are
+checked against storage/schema.py. A commit writes rows of several tables (and a
 shard stage's completion row) in one transaction that first replaces the `_claim` row: two
 writers at once conflict in the catalog, the second retries and its anti-join on the keys then
 sees the first's rows, so no key is stored twice.
@@ -26,7 +27,15 @@ from storage.lakeschema import ensure_tables, is_current
 from storage.sandbox import first_line
 from storage.schema import KEYS, SCHEMAS
 
-Where = Mapping[str, "str | int | Sequence[str]"]
+
+@dataclass(frozen=True)
+class Prefix:
+    """A read filter: the values of a column that start with `text`."""
+
+    text: str
+
+
+Where = Mapping[str, "str | int | Prefix | Sequence[str]"]
 COMMIT_ATTEMPTS = 30
 PAGE_ROWS = 20_000  # rows per read connection when streaming (the catalog is released between pages)
 REPLACED = frozenset({"runs"})  # a run's row is replaced as the run moves on to its final status
@@ -54,6 +63,8 @@ def _check_columns(table: str, names: Sequence[str]) -> None:
 def ensure_lake(ref: LakeRef) -> None:
     """Make the lake's tables once per process (a lake made by an older release gets its new
     columns; a current one is only read)."""
+    import duckdb
+
     if ref in _ready:
         return
     for attempt in range(COMMIT_ATTEMPTS):
@@ -61,7 +72,9 @@ def ensure_lake(ref: LakeRef) -> None:
             _make_tables(ref)
             break
         except LakeError as exc:  # two processes making a new lake at once: the second retries
-            racing = any(w in str(exc).lower() for w in ("conflict", "exists", "duplicate"))
+            # (a conflict's message says so only past its first line, which LakeError keeps)
+            racing = isinstance(exc.__cause__, duckdb.TransactionException)
+            racing = racing or any(w in str(exc).lower() for w in ("conflict", "exists", "duplicate"))
             if not racing or attempt == COMMIT_ATTEMPTS - 1:
                 raise
             time.sleep(0.1 * (1 + attempt % 5))
@@ -99,6 +112,9 @@ def _filter_sql(con: Any, table: str, where: Where | None) -> tuple[str, list[An
         if isinstance(value, str | int):
             clauses.append(f'"{column}" = ?')
             params.append(value)
+        elif isinstance(value, Prefix):
+            clauses.append(f'starts_with("{column}", ?)')
+            params.append(value.text)
         else:
             name = f"_in_{i}"
             con.register(name, pa.table({"v": pa.array(list(value), type=pa.string())}))
@@ -198,10 +214,15 @@ def commit(
     run_id: str,
     event: str = "stage",
     done: Completion | None = None,
+    follows: Mapping[str, str] | None = None,
+    batch: str = "",
 ) -> dict[str, int]:
     """Store the rows whose keys are not stored yet, and `done`, in one transaction; returns the
     rows added per table. When `done` is committed already (another writer finished the same
-    shard stage), nothing is written."""
+    shard stage), nothing is written. `follows` maps a table to the table its rows belong to
+    (`{"redactions": "documents"}`): its rows are stored only with a row of that table that this
+    commit adds (joined on the latter's key), so a racing writer's details never join a row
+    another writer stored first. `batch` names the commit in its snapshot's extra info."""
     import duckdb
 
     tables = {name: as_table(name, data) for name, data in rows.items()}
@@ -209,7 +230,7 @@ def commit(
     for attempt in range(COMMIT_ATTEMPTS):
         try:
             with connect(ref) as con:
-                return _commit_once(con, tables, run_id, event, done)
+                return _commit_once(con, tables, run_id, event, done, follows or {}, batch)
         except (duckdb.TransactionException, duckdb.ConstraintException) as exc:
             if attempt == COMMIT_ATTEMPTS - 1:
                 raise LakeError(f"cannot commit to the lake: {first_line(exc)}") from exc
@@ -220,7 +241,13 @@ def commit(
 
 
 def _commit_once(
-    con: Any, tables: Mapping[str, pa.Table], run_id: str, event: str, done: Completion | None
+    con: Any,
+    tables: Mapping[str, pa.Table],
+    run_id: str,
+    event: str,
+    done: Completion | None,
+    follows: Mapping[str, str],
+    batch: str = "",
 ) -> dict[str, int]:
     added: dict[str, int] = {}
     con.execute("BEGIN")
@@ -230,16 +257,20 @@ def _commit_once(
     if done and _done_in(con, done):
         con.execute("ROLLBACK")
         return added
-    for name, data in tables.items():
+    # A following table first, while its owner's new keys are not stored yet: it takes the rows
+    # whose owner this commit adds.
+    for name in sorted(tables, key=lambda t: t not in follows):
+        data = tables[name]
         if data.num_rows == 0:
             continue
-        added[name] = _insert_new(con, name, data)
+        added[name] = _insert_new(con, name, data, follows.get(name))
     if done:
         con.execute(
             f"INSERT INTO {LAKE}._completion VALUES (?, ?, ?, ?, now())",
             [done.stage, done.config_id, done.shard_key, run_id],
         )
     extra = {"event": event, "writer": writer} | ({"stage": done.stage, "shard": done.shard_key} if done else {})
+    extra |= {"batch": batch} if batch else {}
     _finish(con, run_id, extra)
     return added
 
@@ -279,8 +310,10 @@ def _done_in(con: Any, done: Completion) -> bool:
     return bool(row and row[0])
 
 
-def _insert_new(con: Any, table: str, data: pa.Table) -> int:
-    """Insert the rows of `data` whose key is not stored (one per key); `runs` rows replace."""
+def _insert_new(con: Any, table: str, data: pa.Table, owner: str | None = None) -> int:
+    """Insert the rows of `data` whose key is not stored (one per key); `runs` rows replace.
+    With an `owner` table, only the rows whose owner's key is not stored either (the caller
+    inserts the owner's rows next, in the same transaction)."""
     keys = KEYS[table]
     names = ", ".join(f'"{n}"' for n in SCHEMAS[table].names)
     match = " AND ".join(f'x."{k}" = i."{k}"' for k in keys)
@@ -294,6 +327,9 @@ def _insert_new(con: Any, table: str, data: pa.Table) -> int:
             f"SELECT * FROM incoming QUALIFY row_number() OVER (PARTITION BY {partition}) = 1) i "
             f"WHERE NOT EXISTS (SELECT 1 FROM {LAKE}.{table} x WHERE {match})"
         )
+        if owner:
+            owned = " AND ".join(f'o."{k}" = i."{k}"' for k in KEYS[owner])
+            sql += f" AND NOT EXISTS (SELECT 1 FROM {LAKE}.{owner} o WHERE {owned})"
         row = con.execute(sql).fetchone()
         return int(row[0]) if row else 0
     finally:

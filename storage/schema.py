@@ -160,6 +160,23 @@ INBOX_FILES = pa.schema(
     ]
 )
 
+# With --redact: per document and type, how many values were replaced and where each placeholder
+# lies in the stored text (`spans`: JSON [[char_start, char_end], ...]); never a value itself.
+# `values`: distinct values of the type in the whole document; `elsewhere`: replacements outside
+# the text (title, metadata, source_uri).
+REDACTIONS = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("type", pa.string()),
+        ("count", pa.int32()),
+        ("values", pa.int32()),
+        ("elsewhere", pa.int32()),
+        ("spans", pa.large_string()),
+        ("run_id", pa.string()),
+        ("redacted_at", TS),
+    ]
+)
+
 # One row per metric of an evaluation: `system` is "document" (the run's document results) or
 # "first_segment" (the truncation baseline); `subset` is "all" or "multi_segment".
 EVALUATIONS = pa.schema(
@@ -187,6 +204,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "rejects": REJECTS,
     "inbox_files": INBOX_FILES,
     "evaluations": EVALUATIONS,
+    "redactions": REDACTIONS,
 }
 
 # The key of each table: a row whose key is already stored is never written again
@@ -202,6 +220,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "rejects": ("source_uri", "run_id"),
     "inbox_files": ("source_uri", "run_id"),
     "evaluations": ("run_id", "metric", "system", "subset"),
+    "redactions": ("doc_id", "type"),
 }
 
 JSON_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -210,4 +229,5 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
     "segment_labels": ("scores",),
     "document_results": ("label_scores", "label_max_scores", "labelled_by"),
     "runs": ("parameters", "counts", "stage_seconds"),
+    "redactions": ("spans",),
 }

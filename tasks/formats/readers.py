@@ -43,6 +43,7 @@ class Document:
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
     reject: RejectedInput | None = None  # set for one bad record of a record file
+    identity: str = ""  # how the text was made, when not as read (tasks/redact: the settings' key)
 
     @property
     def content_sha256(self) -> str:
@@ -50,12 +51,15 @@ class Document:
 
     @property
     def doc_id(self) -> str:
-        return doc_id_for(self.text)
+        return doc_id_for(self.text, self.identity)
 
 
-def doc_id_for(text: str) -> str:
-    """A document's identity is its text: the same text ingested twice is one document."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+def doc_id_for(text: str, identity: str = "") -> str:
+    """A document's identity is its text: the same text ingested twice is one document. A text
+    made otherwise than as read (redacted) adds how (`identity`), so it never shares an id with
+    a text read as it came, even where redaction found nothing to replace."""
+    tagged = text if not identity else f"{text}\x00{identity}"
+    return hashlib.sha256(tagged.encode("utf-8")).hexdigest()[:20]
 
 
 def normalize_newlines(text: str) -> str:
@@ -119,7 +123,7 @@ def _title_from_markdown(text: str, fallback: str) -> str:
 
 def read_documents(uri: str, suffix: str, stem: str, data: bytes, limits: Limits) -> Iterator[Document]:
     """The documents in one file's bytes: one for a document file, one per record otherwise."""
-    if not data.strip():
+    if not data.removeprefix(b"\xef\xbb\xbf").strip():  # a byte-order mark alone is no content either
         raise RejectedInput("empty", "no content")
     if suffix == ".parquet":
         docs: Iterator[Document] = _parquet_records(uri, data, limits)
@@ -209,9 +213,9 @@ def _record(uri: str, number: int, record: Any, fmt: str, limits: Limits, where:
     return doc
 
 
-def _jsonl_records(uri: str, text: str, limits: Limits) -> Iterator[Document]:
+def _jsonl_records(uri: str, text: str, limits: Limits, first_number: int = 0) -> Iterator[Document]:
     seen: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines()):
+    for number, line in enumerate(text.splitlines(), start=first_number):
         if not line.strip():
             continue
         where = f"{uri}#line-{number + 1}"
@@ -230,8 +234,27 @@ def _parquet_records(uri: str, data: bytes, limits: Limits) -> Iterator[Document
         table = pq.read_table(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises many types for a damaged file
         raise RejectedInput("corrupt", f"not a readable Parquet file: {str(exc)[:200]}") from exc
+    yield from _table_records(uri, table, limits)
+
+
+def _table_records(uri: str, table: Any, limits: Limits, first_number: int = 0) -> Iterator[Document]:
     if "text" not in table.column_names:
         raise RejectedInput("bad-record", "Parquet file has no 'text' column")
     seen: dict[str, str] = {}
-    for number, record in enumerate(table.to_pylist()):
+    for number, record in enumerate(table.to_pylist(), start=first_number):
         yield _record(uri, number, record, "parquet", limits, f"{uri}#{number}", seen)
+
+
+def read_record_range(uri: str, records: Any, first_number: int, limits: Limits) -> Iterator[Document]:
+    """The documents of a range of a record file whose first record is number `first_number`
+    of the file: `records` is the range's JSONL bytes (whole lines, UTF-8, no byte-order mark) or its Parquet rows
+    (a pyarrow Table). Numbers, ids and `source_uri`s are those a whole-file read gives; an id
+    taken by a record of another range is not seen (each range checks its own)."""
+    if isinstance(records, bytes):
+        text = records.decode("utf-8")  # the caller leaves out a byte-order mark
+        docs = _jsonl_records(uri, text, limits, first_number)
+    else:
+        docs = _table_records(uri, records, limits, first_number)
+    for doc in docs:
+        doc.text = normalize_newlines(doc.text)
+        yield doc

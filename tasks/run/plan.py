@@ -51,6 +51,7 @@ class Plan:
     classifier_segments: SegmentPlan | None
     summarizer: SummarizerSpec | None
     summarizer_segments: SegmentPlan | None
+    redaction: str | None = None  # the redaction settings' key (tasks/redact), None without --redact
 
     @property
     def config_id(self) -> str:
@@ -71,6 +72,8 @@ class Plan:
             "summarizer_segments": asdict(self.summarizer_segments) if self.summarizer_segments else None,
             "merge": MERGE_METHOD if self.summarizer else None,
         }
+        if self.redaction:  # only when on: every config_id made without it stays as it was
+            key["redaction"] = self.redaction
         for part in ("classifier_segments", "summarizer_segments"):
             if key[part]:
                 key[part].pop("tokenizer_path")  # where a model lies does not change results
@@ -105,6 +108,7 @@ def make_plan(
     cache_dir: Path | None,
     classifier_fallback: str | None = None,
     unk_threshold: float = DEFAULT_UNK_THRESHOLD,
+    redaction: str | None = None,
 ) -> Plan:
     """Resolve the models (None skips a stage) and fix each one's segmentation. An embedding
     classifier gets `classifier_fallback` (a decoder) for text its tokenizer cannot represent."""
@@ -135,4 +139,4 @@ def make_plan(
         if max_tokens:
             natural = sum_spec.max_input_tokens
         sum_seg = _segment_plan(ref, frame_overhead(ref), natural, max_tokens, overlap_tokens)
-    return Plan(cls_spec, cls_seg, sum_spec, sum_seg)
+    return Plan(cls_spec, cls_seg, sum_spec, sum_seg, redaction)

@@ -66,6 +66,17 @@ class IngestResult(StageResult):
     rejects_new: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
 
+    def __add__(self, other: Self) -> Self:
+        """Counts summed; the documents of both, first seen first, once; reasons merged."""
+        total = super().__add__(other)
+        total.doc_ids = list(dict.fromkeys(self.doc_ids + other.doc_ids))
+        total.documents, total.documents_known = len(total.doc_ids), len(total.doc_ids) - total.documents_new
+        reasons = dict(self.rejects_by_reason)
+        for reason, n in other.rejects_by_reason.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+        total.rejects_by_reason = dict(sorted(reasons.items()))
+        return total
+
 
 @dataclass
 class ShardResult(StageResult):

@@ -5,7 +5,9 @@ The shard stages are tasks/run/pipeline.py's; the Prefect flow only chains these
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import secrets
 import time
 from datetime import UTC, datetime
@@ -13,8 +15,11 @@ from typing import Any
 
 from storage import runlog
 from storage.datasets import Store
+from tasks import ingest
 from tasks.formats.limits import Limits
-from tasks.ingest.stage import ingest
+from tasks.inference.engine import Progress
+from tasks.ingest import IngestPlan, IngestShard
+from tasks.redact import RedactSettings
 from tasks.run.results import IngestResult, RunReport, RunResults
 from tasks.run.shards import Shard, make_shards
 
@@ -23,11 +28,55 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
-def step_ingest(store: Store, inputs: list[str], run_id: str, limits: Limits | None = None) -> IngestResult:
+def step_ingest(
+    store: Store,
+    inputs: list[str],
+    run_id: str,
+    limits: Limits | None = None,
+    redaction: RedactSettings | None = None,
+) -> IngestResult:
+    """The whole ingest in this process: planned, its shards one after the other, finished."""
     start = time.perf_counter()
-    result = ingest(store, inputs, run_id, limits)
+    limits = limits or Limits()
+    plan = step_plan_ingest(store, inputs, limits, redaction)
+    shards = [step_ingest_shard(store, shard, run_id, limits, None, redaction) for shard in plan.shards]
+    return step_finish_ingest(store, plan, shards, run_id, limits, time.perf_counter() - start, redaction)
+
+
+def step_plan_ingest(
+    store: Store, inputs: list[str], limits: Limits, redaction: RedactSettings | None = None
+) -> IngestPlan:
+    """The inputs listed once and cut into ingest shards (paths and record ranges)."""
+    return ingest.plan_ingest(store, inputs, limits, redaction=redaction)
+
+
+def step_ingest_shard(
+    store: Store,
+    shard: IngestShard,
+    run_id: str,
+    limits: Limits,
+    progress: Progress | None = None,
+    redaction: RedactSettings | None = None,
+) -> ingest.IngestResult:
+    return ingest.ingest_shard(store, shard, run_id, limits, progress, redaction=redaction)
+
+
+def step_finish_ingest(
+    store: Store,
+    plan: IngestPlan,
+    shards: list[ingest.IngestResult],
+    run_id: str,
+    limits: Limits,
+    seconds: float,
+    redaction: RedactSettings | None = None,
+) -> IngestResult:
+    """The shards' results added up (in shard order) and the run's ingest finished, as the
+    run's typed result; `seconds` is the ingest's wall time so far."""
+    start = time.perf_counter()
+    total = functools.reduce(operator.add, shards, ingest.empty_result())
+    result = total + ingest.finish_ingest(store, plan, total, run_id, limits, redaction)
     return IngestResult(
-        seconds=time.perf_counter() - start,
+        seconds=seconds + time.perf_counter() - start,
         doc_ids=result.doc_ids,
         files=result.files,
         files_unchanged=result.files_unchanged,

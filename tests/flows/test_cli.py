@@ -190,6 +190,8 @@ RUN_OPTIONS = {
     "--device": "'auto'",
     "--no-classify": "yes",
     "--no-summarize": "yes",
+    "--redact": "no",
+    "--redact-phone-regions": "['US', 'CN']",
     "--max-document-mb": "64",
     "--max-pages": "2000",
     "--task-runner": "'threads'",
@@ -244,6 +246,7 @@ def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
     more = ["--labels", " a, b", "--device", "cpu", "--max-tokens", "64", "--overlap-tokens", "8"]
     more += ["--max-document-mb", "1.5", "--max-pages", "7", "--task-runner", "dask", "--workers", "3"]
     more += ["--classifier-fallback", "none", "--unk-threshold", "0.25"]
+    more += ["--redact", "--redact-phone-regions", "gb, CN"]
     args = _parser().parse_args(["run", "x", "y", *options, *more, "--shard-documents", "9"])
     launched = make_params(args, args.inputs)
     assert not isinstance(launched, int)
@@ -265,6 +268,8 @@ def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
         "device": "cpu",
         "classify": False,
         "summarize": True,
+        "redact": True,
+        "redact_phone_regions": ["GB", "CN"],
         "cache_dir": None,
         "task_runner": "dask",
         "workers": 3,

@@ -1,4 +1,4 @@
-"""The whole flow through Prefect, as `longdoc run` runs it, checked with SQL on the warehouse."""
+"""The whole flow through Prefect, as `longdoc run` runs it, checked with SQL on the lake."""
 
 from __future__ import annotations
 

@@ -40,7 +40,9 @@ def test_bucket_in_bucket_out(s3: dict[str, str], tmp_path: Path, tiny_bert_clas
 
     listing = bucket_fs(s3).get_file_info(pafs.FileSelector("longdoc-test/data", recursive=True))
     stored = {info.path.split("/")[3] for info in listing if info.path.endswith(".parquet")}
-    assert {"documents", "segments", "segment_labels"} <= stored  # more rows than the catalog inlines
+    # data files in the bucket for the tables with more rows than the catalog inlines (the three
+    # documents are inlined in the catalog, on m16 too)
+    assert {"segments", "segment_labels"} <= stored
 
     sql = "SELECT d.source_uri, r.label FROM document_results r JOIN documents d USING (doc_id) ORDER BY 1"
     out = longdoc("query", sql, "--data-dir", data, "--catalog", catalog, "--format", "csv")
