@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.datasets import Store
+from tasks.inference.decoding import Decoding, Generation
 from tasks.inference.engine import (
     CANCELLATION,
     BatchLimits,
@@ -22,6 +23,7 @@ from tasks.inference.engine import (
     run_batched,
     shifted,
 )
+from tasks.inference.engines import DEFAULT_ENGINE, check_engine, decoder_tokens
 from tasks.inference.frames import special_frame
 from tasks.inference.models import ModelRef, load_model, load_tokenizer
 from tasks.inference.worker import plain_backend
@@ -50,6 +52,7 @@ DEFAULT_SUMMARY_SEGMENT_TOKENS = 1024
 class SummarizerSpec:
     ref: ModelRef
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    engine: str = DEFAULT_ENGINE  # how it runs, not what it writes: not part of model_id
 
     @property
     def model_id(self) -> str:
@@ -113,12 +116,16 @@ def summarize_texts(
     static_cache: bool = False,
     prompt: tuple[str, str] | None = None,
     cancel: Cancellation = CANCELLATION,
+    decoding: Decoding | None = None,
+    engine: str | None = None,
 ) -> list[Summary]:
     """One summary per text, in order; greedy decoding, batched by token budget.
 
-    `static_cache` lets transformers compile the decoding step (measured in benchmarks/).
-    A cancellation ends generation at the next decode step and raises Cancelled."""
-
+    `static_cache` lets transformers compile the decoding step (measured in benchmarks/);
+    `decoding` (the device's own when None) and `engine` pick how a decoder generates
+    (tasks/inference/decoding.py, engines.py). A cancellation ends generation at the next
+    decode step and raises Cancelled."""
+    engine = check_engine(engine or spec.engine)  # an engine that cannot run fails before any model loads
     tokenizer = load_tokenizer(spec.ref.path)
     model = load_model(spec.ref.path, spec.ref.kind, device)
     before, after = prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), prompt)
@@ -153,7 +160,22 @@ def summarize_texts(
 
     limits = limits or BatchLimits.for_device(device, generation=True)
     lengths = [len(r) + spec.max_new_tokens for r in rows]
-    outputs = run_batched(lengths, run, limits, progress, cancel)
+    if decoder:  # tokens from the engine, then the same decoding into text
+        gen = Generation(
+            model,
+            pad_id,
+            eos,
+            spec.max_new_tokens,
+            lambda _batch, start: [no_repeat_in_output(start, NO_REPEAT_NGRAM)],
+            cancel,
+            [stop_on(cancel)],
+        )
+        new_tokens = decoder_tokens(
+            gen, spec.ref.path, rows, lengths, limits, device, decoding, engine, static_cache, progress
+        )
+        outputs = [_decode(tokenizer, tokens, eos, pad_id) for tokens in new_tokens]
+    else:
+        outputs = run_batched(lengths, run, limits, progress, cancel)
     # Repaired right away against the text it summarizes: no speaker tag of that text, no
     # template remnant, no repeated sentence (what a repair cannot fix is counted later).
     return [

@@ -1,0 +1,181 @@
+"""Decoding paths (shared-prefix cache, shape buckets, continuous batching) against plain
+left-padded `model.generate`: greedy tokens must be identical on CPU fp32, on tiny random
+decoders of the default summarizers' two architectures (Llama for SmolLM2, Qwen2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.errors import Cancelled
+from tasks.inference.continuous import run_continuous
+from tasks.inference.decoding import (
+    ROW_BUCKETS,
+    WIDTH_BUCKETS,
+    Decoding,
+    Generation,
+    bucket,
+    common_prefix,
+    generate_static,
+)
+from tasks.inference.engine import Cancellation, pad_batch
+from tasks.inference.models import load_model, load_tokenizer, resolve
+from tasks.summarize.summarize import NO_REPEAT_NGRAM, no_repeat_in_output, prompt_frame
+from tests.conftest import CHATML, TRAINING_TEXT, byte_bpe_tokenizer
+
+MAX_NEW = 12
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen2(tmp_path_factory: pytest.TempPathFactory) -> str:
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = byte_bpe_tokenizer()
+    tokenizer.chat_template = CHATML
+    torch.manual_seed(1)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    path = tmp_path_factory.mktemp("qwen2")
+    Qwen2ForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(params=["tiny_llama", "tiny_qwen2"])
+def decoder(request: pytest.FixtureRequest) -> tuple[object, list[list[int]], int]:
+    """A tiny decoder, the summarize prompts of texts of mixed lengths, and its pad id."""
+    ref = resolve(request.getfixturevalue(request.param), "summarizer")
+    tokenizer = load_tokenizer(ref.path)
+    model = load_model(ref.path, "decoder", "cpu")
+    before, _after = prompt_frame(tokenizer, "decoder")
+    texts = [TRAINING_TEXT[i][: 15 + 9 * i] for i in range(7)]
+    # no closing frame: rows that end alike make a tiny random model write alike
+    rows = [before + tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    return model, rows, tokenizer.pad_token_id
+
+
+def generation(model: object, pad_id: int, eos: list[int], cancel: Cancellation | None = None) -> Generation:
+    return Generation(
+        model,
+        pad_id,
+        eos,
+        MAX_NEW,
+        lambda _rows, start: [no_repeat_in_output(start, NO_REPEAT_NGRAM)],
+        cancel or Cancellation(),
+    )
+
+
+def plain(model: object, rows: list[list[int]], pad_id: int, eos: list[int]) -> list[list[int]]:
+    """Today's path: one left-padded generate, new tokens cut at the first eos."""
+    import torch
+
+    ids, mask = pad_batch(rows, pad_id, left=True)
+    with torch.inference_mode():
+        out = model.generate(  # type: ignore[attr-defined]
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=MAX_NEW,
+            do_sample=False,
+            num_beams=1,
+            pad_token_id=pad_id,
+            eos_token_id=eos,
+            logits_processor=[no_repeat_in_output(ids.shape[1], NO_REPEAT_NGRAM)],
+        )
+    return [until_eos(row.tolist(), eos) for row in out[:, ids.shape[1] :]]
+
+
+def until_eos(tokens: list[int], eos: list[int]) -> list[int]:
+    end = next((n for n, t in enumerate(tokens) if t in eos), None)
+    return tokens[: end + 1] if end is not None else tokens
+
+
+def staggered_eos(tokens: list[list[int]]) -> int:
+    """A token the model writes at different steps in different rows (or not at all): taken as
+    an extra eos, rows end at different steps, so padding follows some rows and not others."""
+    candidates = {t for row in tokens for t in row}
+
+    def ends(t: int) -> int:
+        return len({row.index(t) if t in row else MAX_NEW for row in tokens})
+
+    return max(sorted(candidates), key=ends)
+
+
+def test_bucket_table() -> None:
+    assert [bucket(n, ROW_BUCKETS) for n in (1, 3, 8, 9, 100, 129, 300)] == [1, 4, 8, 16, 128, 256, 512]
+    assert [bucket(n, WIDTH_BUCKETS) for n in (1, 64, 65, 700, 1025, 4096, 4097)] == [
+        64,
+        64,
+        128,
+        768,
+        1536,
+        4096,
+        8192,
+    ]
+
+
+def test_common_prefix_leaves_every_row_a_token_of_its_own() -> None:
+    assert common_prefix([[1, 2, 3, 4], [1, 2, 5]]) == 2
+    assert common_prefix([[1, 2, 3], [1, 2, 3]]) == 2
+    assert common_prefix([[7], [7, 8]]) == 0
+
+
+@pytest.mark.parametrize(
+    "decoding",
+    [Decoding(prefix_cache=True), Decoding(buckets=True), Decoding(prefix_cache=True, buckets=True)],
+    ids=["prefix", "buckets", "prefix+buckets"],
+)
+def test_static_paths_equal_plain_generate(decoder, decoding: Decoding) -> None:
+    import torch
+
+    model, rows, pad_id = decoder
+    eos = [model.generation_config.eos_token_id]
+    reference = plain(model, rows, pad_id, eos)
+    eos.append(staggered_eos(reference))  # some rows now end early, padding after them
+    reference = plain(model, rows, pad_id, eos)
+    assert len({len(r) for r in reference}) > 1
+    gen = generation(model, pad_id, eos)
+    with torch.inference_mode():
+        got = [until_eos(t, eos) for t in generate_static(gen, rows, list(range(len(rows))), decoding)]
+    assert got == reference
+    if decoding.prefix_cache:  # the system message and template really came from the cache
+        [prefix] = gen.prefixes
+        assert len(prefix) == common_prefix(rows) > 10
+
+
+@pytest.mark.parametrize("use_prefix", [False, True], ids=["plain", "prefix"])
+def test_continuous_equals_static_and_keeps_order(decoder, use_prefix: bool) -> None:
+    import torch
+
+    model, rows, pad_id = decoder
+    eos = [model.generation_config.eos_token_id]
+    eos.append(staggered_eos(plain(model, rows, pad_id, eos)))
+    reference = plain(model, rows, pad_id, eos)
+    ended = []
+    gen = generation(model, pad_id, eos)
+    with torch.inference_mode():
+        got = run_continuous(gen, rows, 3, use_prefix, lambda done, total: ended.append(done))
+    assert got == reference
+    assert ended == list(range(1, len(rows) + 1))  # progress as each row ends
+
+
+def test_continuous_stops_on_cancellation(decoder) -> None:
+    import torch
+
+    model, rows, pad_id = decoder
+    cancel = Cancellation()
+    gen = generation(model, pad_id, [model.generation_config.eos_token_id], cancel)
+
+    def stop_after_first(done: int, total: int) -> None:
+        cancel.request("stop")
+
+    with torch.inference_mode(), pytest.raises(Cancelled):
+        run_continuous(gen, rows, 2, True, stop_after_first)
