@@ -55,6 +55,7 @@ class ProcessParams(BaseModel):
     summarize: bool = Field(default=True, description="Whether to summarize the segments and documents.")
     engine: Literal["transformers", "vllm"] = Field(
         default_factory=engine_from_env,
+        validate_default=True,  # LONGDOC_ENGINE is checked like the option
         description="Generation engine: 'transformers', or 'vllm' where installed (env LONGDOC_ENGINE).",
     )
     cache_dir: str | None = Field(default=None, description="Converted models; ~/.cache/longdoc when empty.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import threading
@@ -296,3 +297,18 @@ def test_defaults_are_the_models_and_evaluate_labels_stand_in(
         assert not isinstance(launched, int)
         params = launched[0]
         assert (params.labels, params.inputs, params.summarize, params.classify) == (labels, ["f.jsonl"], False, True)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="needs a machine without vllm")
+def test_engine_vllm_without_vllm_is_one_line_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.txt").write_text("Some text.", encoding="utf-8")
+    data = tmp_path / "data"
+    for args, env in ((["--engine", "vllm"], None), ([], "vllm")):
+        if env:
+            monkeypatch.setenv("LONGDOC_ENGINE", env)
+        assert main(["run", str(tmp_path / "a.txt"), "--data-dir", str(data), *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--engine vllm needs the vllm package" in err and "\n" not in err
+    assert not data.exists()  # nothing started

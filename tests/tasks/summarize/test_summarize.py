@@ -5,8 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tasks.inference.engine import BatchLimits
 from tasks.inference.models import load_tokenizer, resolve
 from tasks.summarize.summarize import SummarizerSpec, no_repeat_in_output, prompt_frame, summarize_texts
+from tests.conftest import TRAINING_TEXT
 
 TEXTS = [
     "The committee met on Tuesday to discuss the budget. Members asked for more detail!",
@@ -100,3 +102,20 @@ def test_every_summary_is_repaired_against_the_text_it_summarizes(tiny_llama, mo
     # a text without turns has no speakers: its summary keeps "Grad C:", loses the remnant
     assert on_prose.text == "Grad C: we should order the new microphones .\nThe team agreed to order two."
     assert on_transcript.n_output_tokens == 20  # what the model wrote is still what is counted
+
+
+def test_decoding_paths_give_the_same_summaries_in_order(tiny_llama) -> None:
+    """Texts of mixed lengths through the summarize entry point: prefix-cached, bucketed and
+    continuous decoding give what plain static batches give, each text's summary in its place."""
+    from tasks.inference.decoding import Decoding
+
+    spec = SummarizerSpec(resolve(tiny_llama, "summarizer"), max_new_tokens=6)
+    texts = [TRAINING_TEXT[i % 7][: 10 + 23 * i] for i in range(9)]
+    limits = BatchLimits(10**9, 4)
+    alone = [summarize_texts(spec, [t], "cpu", decoding=Decoding())[0] for t in texts]
+    for decoding in (
+        Decoding(),
+        Decoding(prefix_cache=True, buckets=True),
+        Decoding(continuous=True, prefix_cache=True),
+    ):
+        assert summarize_texts(spec, texts, "cpu", limits=limits, decoding=decoding) == alone, decoding
