@@ -26,11 +26,11 @@ def _pick(gen: Generation, logits: Any, indices: list[int], generated: list[list
         groups.setdefault(len(tokens), []).append(position)
     for length, positions in groups.items():
         at = torch.tensor(positions, device=scores.device)
-        tokens = torch.tensor([generated[p] for p in positions], dtype=torch.long, device=scores.device)
-        tokens = tokens.reshape(len(positions), length)
+        so_far = torch.tensor([generated[p] for p in positions], dtype=torch.long, device=scores.device)
+        so_far = so_far.reshape(len(positions), length)
         part = scores[at]
         for processor in gen.processors([indices[p] for p in positions], 0):
-            part = processor(tokens, part)
+            part = processor(so_far, part)
         scores[at] = part
     return scores.argmax(-1)
 

@@ -22,7 +22,9 @@ from tasks.inference.engine import Cancellation
 # CUDA-graph-captured decode steps see few distinct shapes over a run (a compile costs ~45 s
 # on an H100, BENCHMARKS.md). Past the last size, a multiple of it.
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-WIDTH_BUCKETS = (64, 128, 256, 512, 768, 1024, 1536, 2048, 3072, 4096)
+# Widths step by 128 around the 1,024-token segments summaries read, so padding a prompt up to
+# its bucket wastes at most ~12% of its prefill.
+WIDTH_BUCKETS = (64, 128, 256, 384, 512, 640, 768, 896, 1024, 1152, 1280, 1536, 2048, 3072, 4096)
 
 # processors(row indices, start) -> logits processors for those rows; `start` is where the
 # generated tokens begin in the input_ids the processors will see.
@@ -39,8 +41,9 @@ def bucket(n: int, sizes: Sequence[int]) -> int:
 
 @dataclass(frozen=True)
 class Decoding:
-    """How a decoder's batches are generated. `compiled` (static cache, torch.compile, buckets
-    implied) and `continuous` are for a GPU; on CPU static batching measured faster (DESIGN.md)."""
+    """How a decoder's batches are generated. Buckets pay only where shapes are compiled or
+    captured (`compiled`: static cache and torch.compile, buckets implied); `compiled` and
+    `continuous` wait for GPU figures (issue 18); on CPU static batching measured faster."""
 
     prefix_cache: bool = False
     buckets: bool = False
@@ -48,9 +51,7 @@ class Decoding:
     continuous: bool = False
 
     @staticmethod
-    def for_device(device: str) -> Decoding:
-        if device.startswith("cuda"):
-            return Decoding(prefix_cache=True, buckets=True)
+    def for_device(device: str) -> Decoding:  # one default until a GPU measures the others
         return Decoding(prefix_cache=True)
 
 
@@ -113,7 +114,8 @@ def prefix_cache(gen: Generation, prefix: Sequence[int], rows: int) -> Any:
         gen.prefixes.clear()
         filled = DynamicCache()  # filled in place by the forward pass
         gen.model(input_ids=torch.tensor([list(prefix)], device=gen.model.device), **with_cache(gen.model, filled))
-        gen.prefixes[key] = [(layer.keys, layer.values) for layer in filled.layers]
+        layers: list[Any] = list(filled.layers)  # full-attention layers: keys and values tensors
+        gen.prefixes[key] = [(layer.keys, layer.values) for layer in layers]
     return DynamicCache(
         ddp_cache_data=[
             (k.expand(rows, -1, -1, -1).clone(), v.expand(rows, -1, -1, -1).clone()) for k, v in gen.prefixes[key]

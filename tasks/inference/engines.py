@@ -15,8 +15,9 @@ from functools import cache
 from typing import Any, Literal
 
 from tasks.errors import ConfigError
-from tasks.inference.decoding import Decoding, Generation, generate_static
+from tasks.inference.decoding import Decoding, Generation, generate_static, use_compile_cache
 from tasks.inference.engine import BatchLimits, Progress, inference, run_batched
+from tasks.inference.models import default_cache_dir
 
 Engine = Literal["transformers", "vllm"]
 ENGINES: tuple[Engine, ...] = ("transformers", "vllm")
@@ -67,7 +68,8 @@ def _vllm_model(path: str) -> Any:
     """One vLLM engine per model directory per process (it owns the GPU's memory)."""
     from vllm import LLM  # type: ignore[import-not-found]
 
-    return LLM(model=path, dtype="auto", tokenizer=path, trust_remote_code=False, enable_prefix_caching=True)
+    # bf16, as longdoc's own CUDA path; prefix caching shares the system message's blocks
+    return LLM(model=path, dtype="bfloat16", tokenizer=path, trust_remote_code=False, enable_prefix_caching=True)
 
 
 def generate_vllm(path: str, rows: list[list[int]], max_new_tokens: int, eos: list[int]) -> list[list[int]]:
@@ -106,6 +108,8 @@ def decoder_tokens(
     decoding = decoding or Decoding.for_device(device)
     if static_cache:
         decoding = replace(decoding, compiled=True, continuous=False)
+    if decoding.compiled:
+        use_compile_cache(default_cache_dir())
     with inference(device):
         if decoding.continuous:
             return run_continuous(gen, rows, limits.max_rows, decoding.prefix_cache, progress)
