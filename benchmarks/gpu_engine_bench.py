@@ -184,7 +184,9 @@ def prepare_decode(target: Path, corpus: Path, qwen: Path, with_weights: bool) -
     print(f"prepared {target}: {sum(p.stat().st_size for p in target.rglob('*') if p.is_file()) / 1e6:.1f} MB")
 
 
-def decode(directory: Path, count: int, device: str, rows: int | None, new_tokens: int, segment_tokens: int) -> None:
+def decode(
+    directory: Path, count: int, device: str, rows: int | None, new_tokens: int, segment_tokens: int, shapes: str
+) -> None:
     from decoding_bench import compare
 
     meetings = [
@@ -200,7 +202,8 @@ def decode(directory: Path, count: int, device: str, rows: int | None, new_token
                 break
         return texts[:count]
 
-    for model_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
+    wanted = set(shapes.split(",")) if shapes else None
+    for model_dir in sorted(p for p in directory.iterdir() if p.is_dir() and (wanted is None or p.name in wanted)):
         random_weights(model_dir, causal=True)
         compare(model_dir, texts_for, device, rows, new_tokens)
 
@@ -219,6 +222,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None, help="rows per batch; the device's default when empty")
     parser.add_argument("--new-tokens", type=int, default=80)
     parser.add_argument("--segment-tokens", type=int, default=1024)
+    parser.add_argument("--shapes", default="", help="model folders to run, comma-separated; all when empty")
     args = parser.parse_args()
     if args.action == "prepare":
         prepare(args.directory, args.corpus)
@@ -233,7 +237,7 @@ def main() -> None:
             sys.exit("gpu_engine_bench: no CUDA device")
         load = Path("/proc/loadavg").read_text().split()[:3]
         print(f"{args.device}, torch {torch.__version__}, load {' '.join(load)}")
-        decode(args.directory, args.segments, args.device, args.rows, args.new_tokens, args.segment_tokens)
+        decode(args.directory, args.segments, args.device, args.rows, args.new_tokens, args.segment_tokens, args.shapes)
         return
     import torch
     import transformers
