@@ -63,6 +63,16 @@ def vllm_request(rows: list[list[int]], max_new_tokens: int, eos: list[int]) -> 
     )
 
 
+def generation_config(path: str) -> Any:
+    """The model's generation settings (eos ids) without loading its weights."""
+    from transformers import AutoConfig, GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(path)
+    except OSError:  # no generation_config.json: the model's configuration says
+        return GenerationConfig.from_model_config(AutoConfig.from_pretrained(path))
+
+
 @cache
 def _vllm_model(path: str) -> Any:
     """One vLLM engine per model directory per process (it owns the GPU's memory)."""

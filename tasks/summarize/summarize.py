@@ -23,7 +23,7 @@ from tasks.inference.engine import (
     run_batched,
     shifted,
 )
-from tasks.inference.engines import DEFAULT_ENGINE, check_engine, decoder_tokens
+from tasks.inference.engines import DEFAULT_ENGINE, check_engine, decoder_tokens, generation_config
 from tasks.inference.frames import special_frame
 from tasks.inference.models import ModelRef, load_model, load_tokenizer
 from tasks.inference.worker import plain_backend
@@ -127,7 +127,10 @@ def summarize_texts(
     decode step and raises Cancelled."""
     engine = check_engine(engine or spec.engine)  # an engine that cannot run fails before any model loads
     tokenizer = load_tokenizer(spec.ref.path)
-    model = load_model(spec.ref.path, spec.ref.kind, device)
+    # vLLM loads the weights itself: a transformers copy would only hold GPU memory
+    model = (
+        None if engine == "vllm" and spec.ref.kind == "decoder" else load_model(spec.ref.path, spec.ref.kind, device)
+    )
     before, after = prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), prompt)
     room = spec.max_input_tokens - len(before) - len(after)
     rows, truncated = [], []
@@ -136,13 +139,14 @@ def summarize_texts(
     for ids in encoded:
         truncated.append(max(0, len(ids) - room))
         rows.append(before + list(ids[:room]) + after)
-    eos = _eos_ids(model, tokenizer)
+    eos = _eos_ids(model.generation_config if model is not None else generation_config(spec.ref.path), tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     decoder = spec.ref.kind == "decoder"
 
     def run(batch: list[int]) -> list[tuple[str, int, bool]]:
         ids, mask = pad_batch([rows[i] for i in batch], pad_id, left=decoder)
         with inference(device):
+            assert model is not None
             out = model.generate(
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),
@@ -225,8 +229,8 @@ def stop_on(cancel: Cancellation) -> Any:
     return StopOnCancel()
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
-    configured = model.generation_config.eos_token_id
+def _eos_ids(config: Any, tokenizer: Any) -> list[int]:
+    configured = config.eos_token_id
     ids = configured if isinstance(configured, list) else [configured] if configured is not None else []
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
         ids.append(tokenizer.eos_token_id)
