@@ -123,18 +123,19 @@ def prefix_cache(gen: Generation, prefix: Sequence[int], rows: int) -> Any:
     )
 
 
-def padded_rows(rows: list[list[int]], decoding: Decoding) -> list[list[int]]:
+def padded_batch(batch: list[int], decoding: Decoding) -> list[int]:
     """With buckets, the batch filled up to its row bucket with copies of its last row (their
     outputs are dropped; a copy, not an empty row, so no row attends to nothing)."""
     if not decoding.buckets and not decoding.compiled:
-        return rows
-    return rows + [rows[-1]] * (bucket(len(rows), ROW_BUCKETS) - len(rows))
+        return batch
+    return batch + [batch[-1]] * (bucket(len(batch), ROW_BUCKETS) - len(batch))
 
 
 def generate_static(gen: Generation, rows: list[list[int]], batch: list[int], decoding: Decoding) -> list[list[int]]:
     """Greedy new tokens of one static batch through `model.generate` (eos, then padding after
     a row ends), with the batch's shared prefix read from its cache and shapes bucketed."""
-    batch_rows = padded_rows([rows[i] for i in batch], decoding)
+    filled = padded_batch(batch, decoding)  # processors see one index per row, copies included
+    batch_rows = [rows[i] for i in filled]
     width = max(len(r) for r in batch_rows)
     if decoding.buckets or decoding.compiled:
         width = bucket(width, WIDTH_BUCKETS)
@@ -155,7 +156,7 @@ def generate_static(gen: Generation, rows: list[list[int]], batch: list[int], de
         num_beams=1,
         pad_token_id=gen.pad_id,
         eos_token_id=gen.eos,
-        logits_processor=gen.processors(batch, width),
+        logits_processor=gen.processors(filled, width),
         stopping_criteria=gen.stopping,
         **extra,
     )

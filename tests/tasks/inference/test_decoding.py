@@ -64,14 +64,21 @@ def decoder(request: pytest.FixtureRequest) -> tuple[object, list[list[int]], in
 
 
 def generation(model: object, pad_id: int, eos: list[int], cancel: Cancellation | None = None) -> Generation:
-    return Generation(
-        model,
-        pad_id,
-        eos,
-        MAX_NEW,
-        lambda _rows, start: [no_repeat_in_output(start, NO_REPEAT_NGRAM)],
-        cancel or Cancellation(),
-    )
+    def processors(indices: list[int], start: int) -> list[object]:
+        return [no_repeat_in_output(start, NO_REPEAT_NGRAM), one_index_per_row(indices)]
+
+    return Generation(model, pad_id, eos, MAX_NEW, processors, cancel or Cancellation())
+
+
+def one_index_per_row(indices: list[int]) -> object:
+    """A processor that checks it was made for exactly the rows it sees (per-row processors,
+    such as the language-aware repeat ban, index their own tables by row)."""
+
+    def check(input_ids, scores):  # type: ignore[no-untyped-def]
+        assert input_ids.shape[0] == len(indices) == scores.shape[0]
+        return scores
+
+    return check
 
 
 def plain(model: object, rows: list[list[int]], pad_id: int, eos: list[int]) -> list[list[int]]:
