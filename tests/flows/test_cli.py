@@ -187,6 +187,7 @@ RUN_OPTIONS = {
     "--overlap-tokens": None,
     "--max-new-tokens": "80",
     "--device": "'auto'",
+    "--engine": "'transformers'",
     "--no-classify": "yes",
     "--no-summarize": "yes",
     "--max-document-mb": "64",
@@ -237,7 +238,18 @@ def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
 
     data = str(tmp_path / "d")
     options = ["--data-dir", data, "--summarizer", tiny_bart, "--max-new-tokens", "5", "--no-classify"]
-    more = ["--labels", " a, b", "--device", "cpu", "--max-tokens", "64", "--overlap-tokens", "8"]
+    more = [
+        "--labels",
+        " a, b",
+        "--device",
+        "cpu",
+        "--engine",
+        "transformers",
+        "--max-tokens",
+        "64",
+        "--overlap-tokens",
+        "8",
+    ]
     more += ["--max-document-mb", "1.5", "--max-pages", "7", "--task-runner", "dask", "--workers", "3"]
     args = _parser().parse_args(["run", "x", "y", *options, *more, "--shard-documents", "9"])
     launched = make_params(args, args.inputs)
@@ -258,6 +270,7 @@ def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
         "device": "cpu",
         "classify": False,
         "summarize": True,
+        "engine": "transformers",
         "cache_dir": None,
         "task_runner": "dask",
         "workers": 3,
