@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -11,7 +12,9 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 # The user-facing defaults are the library's own: each number is written once, beside the code
 # it governs (tests, benchmarks and scoring call those functions without these parameters).
 from tasks.classify.classify import DEFAULT_UNK_THRESHOLD
+from tasks.errors import ConfigError
 from tasks.formats.limits import MIB, Limits
+from tasks.inference.engines import check_engine, engine_from_env
 from tasks.inference.models import DEFAULT_DECODER
 from tasks.run.shards import DEFAULT_SHARD_DOCUMENTS
 from tasks.summarize.summarize import DEFAULT_MAX_NEW_TOKENS
@@ -66,6 +69,11 @@ class ProcessParams(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Where the models run.")
     classify: bool = Field(default=True, description="Whether to classify the segments.")
     summarize: bool = Field(default=True, description="Whether to summarize the segments and documents.")
+    engine: Literal["transformers", "vllm"] = Field(
+        default_factory=engine_from_env,
+        validate_default=True,  # LONGDOC_ENGINE is checked like the option
+        description="Generation engine: 'transformers', or 'vllm' where installed (env LONGDOC_ENGINE).",
+    )
     cache_dir: str | None = Field(default=None, description="Converted models; ~/.cache/longdoc when empty.")
     task_runner: str = Field(
         default="threads", description="'threads', 'dask' (a local cluster), or a Dask scheduler's address."
@@ -79,7 +87,7 @@ class ProcessParams(BaseModel):
         """Resolve the models (loading nothing heavy twice) and fix each one's segmentation."""
         from tasks.run.plan import make_plan
 
-        return make_plan(
+        plan = make_plan(
             self.classifier if self.classify else None,
             self.labels,
             self.summarizer if self.summarize else None,
@@ -90,6 +98,9 @@ class ProcessParams(BaseModel):
             None if self.classifier_fallback.strip().lower() == "none" else self.classifier_fallback,
             self.unk_threshold,
         )
+        if plan.summarizer is None or self.engine == plan.summarizer.engine:
+            return plan
+        return replace(plan, summarizer=replace(plan.summarizer, engine=self.engine))
 
     @field_validator("task_runner")
     @classmethod
@@ -98,6 +109,14 @@ class ProcessParams(BaseModel):
         if runner in ("threads", "dask") or "://" in runner:
             return runner
         raise ValueError("must be 'threads', 'dask', or a scheduler address such as tcp://host:8786")
+
+    @field_validator("engine")
+    @classmethod
+    def _check_engine(cls, engine: str) -> str:
+        try:
+            return check_engine(engine)
+        except ConfigError as exc:  # a ValueError, so the CLI prints it as its one line
+            raise ValueError(str(exc)) from None
 
     @field_validator("labels")
     @classmethod
