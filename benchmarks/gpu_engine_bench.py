@@ -6,6 +6,12 @@ luggage, so the default models travel as their configurations and tokenizers onl
   here:   python benchmarks/gpu_engine_bench.py prepare DIR [--corpus ../shared/corpus]
   there:  python3 benchmarks/gpu_engine_bench.py run DIR [--meetings N] [--summaries N]
 
+The decoding paths of issue 18 (benchmarks/decoding_bench.py), both summarizer shapes:
+
+  here:   python benchmarks/gpu_engine_bench.py prepare-decode DIR [--qwen QWEN_DIR] [--with-weights]
+  there:  python3 benchmarks/gpu_engine_bench.py decode DIR --segments 1200 [--device cuda]
+  (a CPU check: decode DIR --segments 8 --device cpu --new-tokens 16)
+
 `run` draws each model's weights at random from its configuration (throughput does not depend
 on the weights; random weights seldom emit end-of-sequence, so every summary runs to
 max_new_tokens, the worst case) and then calls `score_texts` and `summarize_texts`, the very
@@ -23,6 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tasks.classify.classify import DEFAULT_LABELS, ClassifierSpec, score_texts
 from tasks.inference.engine import BatchLimits, plan_batches
@@ -160,16 +167,81 @@ def summarization(directory: Path, meetings: int, n: int) -> None:
     )
 
 
+def prepare_decode(target: Path, corpus: Path, qwen: Path | None, with_weights: bool) -> None:
+    """Both summarizer shapes (configuration and tokenizer; weights linked when asked) and the
+    corpus; the Qwen shape is the default summarizer's unless a directory is named."""
+    shapes = {
+        "smollm2-135m": Path(resolve("smollm2", "summarizer").path),
+        "qwen2.5-0.5b": qwen or Path(resolve("default", "summarizer").path),
+    }
+    for name, source in shapes.items():
+        for path in source.rglob("*"):
+            if not path.is_file() or path.suffix == ".md" or (path.name in WEIGHTS and not with_weights):
+                continue
+            dest = target / name / path.relative_to(source)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if path.name in WEIGHTS:  # real weights for an identity check here: linked, not copied
+                dest.symlink_to(path.resolve())
+            else:
+                shutil.copy2(path, dest)
+    shutil.copy2(corpus / "qmsum.jsonl", target / "qmsum.jsonl")
+    print(f"prepared {target}: {sum(p.stat().st_size for p in target.rglob('*') if p.is_file()) / 1e6:.1f} MB")
+
+
+def decode(
+    directory: Path, count: int, device: str, rows: int | None, new_tokens: int, segment_tokens: int, shapes: str
+) -> None:
+    from decoding_bench import compare
+
+    meetings = [
+        json.loads(line)["text"] for line in (directory / "qmsum.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+
+    def texts_for(tokenizer: object, overhead: int) -> list[str]:
+        seg = Segmenter(tokenizer, "bench", segment_tokens, segment_tokens // 8, overhead_tokens=overhead)
+        texts: list[str] = []
+        for text in meetings:  # whole meetings until there are enough segments
+            texts += [text[s.char_start : s.char_end] for s in seg.split(text)]
+            if len(texts) >= count:
+                break
+        return texts[:count]
+
+    wanted = set(shapes.split(",")) if shapes else None
+    for model_dir in sorted(p for p in directory.iterdir() if p.is_dir() and (wanted is None or p.name in wanted)):
+        random_weights(model_dir, causal=True)
+        compare(model_dir, texts_for, device, rows, new_tokens)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("action", choices=("prepare", "run"))
+    parser.add_argument("action", choices=("prepare", "run", "prepare-decode", "decode"))
     parser.add_argument("directory", type=Path)
     parser.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpus")
     parser.add_argument("--meetings", type=int, default=40)
     parser.add_argument("--summaries", type=int, default=512)
+    parser.add_argument("--qwen", type=Path, default=None, help="a Qwen directory; the default summarizer's when empty")
+    parser.add_argument("--with-weights", action="store_true")
+    parser.add_argument("--segments", type=int, default=1200)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--rows", type=int, default=None, help="rows per batch; the device's default when empty")
+    parser.add_argument("--new-tokens", type=int, default=80)
+    parser.add_argument("--segment-tokens", type=int, default=1024)
+    parser.add_argument("--shapes", default="", help="model folders to run, comma-separated; all when empty")
     args = parser.parse_args()
     if args.action == "prepare":
         prepare(args.directory, args.corpus)
+        return
+    if args.action == "prepare-decode":
+        prepare_decode(args.directory, args.corpus, args.qwen, args.with_weights)
+        return
+    if args.action == "decode":
+        import torch
+
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            sys.exit("gpu_engine_bench: no CUDA device")
+        load = Path("/proc/loadavg").read_text().split()[:3]
+        print(f"{args.device}, torch {torch.__version__}, load {' '.join(load)}")
+        decode(args.directory, args.segments, args.device, args.rows, args.new_tokens, args.segment_tokens, args.shapes)
         return
     import torch
     import transformers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,7 +12,9 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 # The user-facing defaults are the library's own: each number is written once, beside the code
 # it governs (tests, benchmarks and scoring call those functions without these parameters).
 from tasks.classify.classify import DEFAULT_UNK_THRESHOLD
+from tasks.errors import ConfigError
 from tasks.formats.limits import MIB, Limits
+from tasks.inference.engines import check_engine, engine_from_env
 from tasks.inference.models import DEFAULT_DECODER
 from tasks.redact.settings import DEFAULT_PHONE_REGIONS
 from tasks.run.shards import DEFAULT_SHARD_DOCUMENTS
@@ -90,6 +93,11 @@ class ProcessParams(BaseModel):
         default=list(DEFAULT_PHONE_REGIONS),
         description="Regions whose national phone numbers (no + and country code) redaction finds, comma-separated.",
     )
+    engine: Literal["transformers", "vllm"] = Field(
+        default_factory=engine_from_env,
+        validate_default=True,  # LONGDOC_ENGINE is checked like the option
+        description="Generation engine: 'transformers', or 'vllm' where installed (env LONGDOC_ENGINE).",
+    )
     cache_dir: str | None = Field(default=None, description="Converted models; ~/.cache/longdoc when empty.")
     task_runner: str = Field(
         default="threads", description="'threads', 'dask' (a local cluster), or a Dask scheduler's address."
@@ -107,7 +115,7 @@ class ProcessParams(BaseModel):
         """Resolve the models (loading nothing heavy twice) and fix each one's segmentation."""
         from tasks.run.plan import make_plan
 
-        return make_plan(
+        plan = make_plan(
             self.classifier if self.classify else None,
             self.labels,
             self.summarizer if self.summarize else None,
@@ -119,6 +127,9 @@ class ProcessParams(BaseModel):
             self.unk_threshold,
             settings.key if (settings := self.redact_settings()) else None,
         )
+        if plan.summarizer is None or self.engine == plan.summarizer.engine:
+            return plan
+        return replace(plan, summarizer=replace(plan.summarizer, engine=self.engine))
 
     def redact_settings(self) -> RedactSettings | None:
         """What ingest redacts, None without --redact."""
@@ -154,6 +165,14 @@ class ProcessParams(BaseModel):
         if runner in ("threads", "dask") or "://" in runner:
             return runner
         raise ValueError("must be 'threads', 'dask', or a scheduler address such as tcp://host:8786")
+
+    @field_validator("engine")
+    @classmethod
+    def _check_engine(cls, engine: str) -> str:
+        try:
+            return check_engine(engine)
+        except ConfigError as exc:  # a ValueError, so the CLI prints it as its one line
+            raise ValueError(str(exc)) from None
 
     @field_validator("labels")
     @classmethod

@@ -1,6 +1,8 @@
 """Inference: below the stages. Model resolution (`models`, `weights`), token-budget batching
-(`engine`), the special-token frames (`frames`) and the per-worker state (`worker`: model caches,
-plain tokenizer copies, garbage-collection policy). Reads and writes no table."""
+(`engine`), decoder generation (`decoding`: shared-prefix cache and shape buckets;
+`continuous`: rows refilled as they finish; `engines`: transformers or vLLM), the
+special-token frames (`frames`) and the per-worker state (`worker`: model caches, plain
+tokenizer copies, garbage-collection policy). Reads and writes no table."""
 
 from tasks.inference.engine import BatchLimits, Cancellation, run_batched
 from tasks.inference.models import ModelRef, load_model, load_tokenizer, resolve

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.datasets import Store
+from tasks.inference.decoding import Decoding, Generation
 from tasks.inference.engine import (
     CANCELLATION,
     BatchLimits,
@@ -23,6 +24,7 @@ from tasks.inference.engine import (
     run_batched,
     shifted,
 )
+from tasks.inference.engines import DEFAULT_ENGINE, check_engine, decoder_tokens, generation_config
 from tasks.inference.frames import special_frame
 from tasks.inference.models import ModelRef, load_model, load_tokenizer
 from tasks.inference.worker import plain_backend
@@ -46,6 +48,7 @@ DEFAULT_SUMMARY_SEGMENT_TOKENS = 1024
 class SummarizerSpec:
     ref: ModelRef
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    engine: str = DEFAULT_ENGINE  # how it runs, not what it writes: not part of model_id
 
     @property
     def model_id(self) -> str:
@@ -118,14 +121,21 @@ def summarize_texts(
     static_cache: bool = False,
     prompt: tuple[str, str] | None = None,
     cancel: Cancellation = CANCELLATION,
+    decoding: Decoding | None = None,
+    engine: str | None = None,
 ) -> list[Summary]:
     """One summary per text, in order; greedy decoding, batched by token budget.
 
-    `static_cache` lets transformers compile the decoding step (measured in benchmarks/).
-    A cancellation ends generation at the next decode step and raises Cancelled."""
-
+    `static_cache` lets transformers compile the decoding step (measured in benchmarks/);
+    `decoding` (the device's own when None) and `engine` pick how a decoder generates
+    (tasks/inference/decoding.py, engines.py). A cancellation ends generation at the next
+    decode step and raises Cancelled."""
+    engine = check_engine(engine or spec.engine)  # an engine that cannot run fails before any model loads
     tokenizer = load_tokenizer(spec.ref.path)
-    model = load_model(spec.ref.path, spec.ref.kind, device)
+    # vLLM loads the weights itself: a transformers copy would only hold GPU memory
+    model = (
+        None if engine == "vllm" and spec.ref.kind == "decoder" else load_model(spec.ref.path, spec.ref.kind, device)
+    )
     decoder = spec.ref.kind == "decoder"
     languages = [detect(text) for text in texts]
     frames = {
@@ -140,13 +150,20 @@ def summarize_texts(
         room = spec.max_input_tokens - len(before) - len(after)
         truncated.append(max(0, len(ids) - room))
         rows.append(before + list(ids[:room]) + after)
-    eos = _eos_ids(model, tokenizer)
+    eos = _eos_ids(model.generation_config if model is not None else generation_config(spec.ref.path), tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     scripts = vocabulary_scripts(spec.ref.path)
+
+    def bans(batch: list[int], start: int) -> list[Any]:
+        """The repeat ban of the rows `batch` (indices into texts, one per row of the batch,
+        bucket copies included), each row keeping its own language's scripts; every decoding
+        path applies these same processors, so greedy outputs do not depend on the path."""
+        return [no_repeat_in_output(start, NO_REPEAT_NGRAM, scripts, allowed_scripts([languages[i] for i in batch]))]
 
     def run(batch: list[int]) -> list[tuple[str, int, bool]]:
         ids, mask = pad_batch([rows[i] for i in batch], pad_id, left=decoder)
         with inference(device):
+            assert model is not None
             out = model.generate(
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),
@@ -155,14 +172,7 @@ def summarize_texts(
                 num_beams=1,
                 pad_token_id=pad_id,
                 eos_token_id=eos,
-                logits_processor=[
-                    no_repeat_in_output(
-                        ids.shape[1] if decoder else 1,
-                        NO_REPEAT_NGRAM,
-                        scripts,
-                        allowed_scripts([languages[i] for i in batch]),
-                    )
-                ],
+                logits_processor=bans(batch, ids.shape[1] if decoder else 1),
                 stopping_criteria=[stop_on(cancel)],
                 **({"cache_implementation": "static"} if static_cache else {}),
             )
@@ -171,7 +181,22 @@ def summarize_texts(
 
     limits = limits or BatchLimits.for_device(device, generation=True)
     lengths = [len(r) + spec.max_new_tokens for r in rows]
-    outputs = run_batched(lengths, run, limits, progress, cancel)
+    if decoder:  # tokens from the engine, then the same decoding into text
+        gen = Generation(
+            model,
+            pad_id,
+            eos,
+            spec.max_new_tokens,
+            bans,
+            cancel,
+            [stop_on(cancel)],
+        )
+        new_tokens = decoder_tokens(
+            gen, spec.ref.path, rows, lengths, limits, device, decoding, engine, static_cache, progress
+        )
+        outputs = [_decode(tokenizer, tokens, eos, pad_id) for tokens in new_tokens]
+    else:
+        outputs = run_batched(lengths, run, limits, progress, cancel)
     # Repaired right away against the text it summarizes: no speaker tag of that text, no
     # template remnant, no repeated sentence (what a repair cannot fix is counted later).
     return [
@@ -194,8 +219,8 @@ def stop_on(cancel: Cancellation) -> Any:
     return StopOnCancel()
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
-    configured = model.generation_config.eos_token_id
+def _eos_ids(config: Any, tokenizer: Any) -> list[int]:
+    configured = config.eos_token_id
     ids = configured if isinstance(configured, list) else [configured] if configured is not None else []
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
         ids.append(tokenizer.eos_token_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import threading
@@ -188,6 +189,7 @@ RUN_OPTIONS = {
     "--overlap-tokens": None,
     "--max-new-tokens": "80",
     "--device": "'auto'",
+    "--engine": "'transformers'",
     "--no-classify": "yes",
     "--no-summarize": "yes",
     "--redact": "no",
@@ -243,7 +245,18 @@ def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
 
     data = str(tmp_path / "d")
     options = ["--data-dir", data, "--summarizer", tiny_bart, "--max-new-tokens", "5", "--no-classify"]
-    more = ["--labels", " a, b", "--device", "cpu", "--max-tokens", "64", "--overlap-tokens", "8"]
+    more = [
+        "--labels",
+        " a, b",
+        "--device",
+        "cpu",
+        "--engine",
+        "transformers",
+        "--max-tokens",
+        "64",
+        "--overlap-tokens",
+        "8",
+    ]
     more += ["--max-document-mb", "1.5", "--max-pages", "7", "--task-runner", "dask", "--workers", "3"]
     more += ["--classifier-fallback", "none", "--unk-threshold", "0.25"]
     more += ["--redact", "--redact-phone-regions", "gb, CN"]
@@ -270,6 +283,7 @@ def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
         "summarize": True,
         "redact": True,
         "redact_phone_regions": ["GB", "CN"],
+        "engine": "transformers",
         "cache_dir": None,
         "task_runner": "dask",
         "workers": 3,
@@ -312,3 +326,18 @@ def test_defaults_are_the_models_and_evaluate_labels_stand_in(
         assert not isinstance(launched, int)
         params = launched[0]
         assert (params.labels, params.inputs, params.summarize, params.classify) == (labels, ["f.jsonl"], False, True)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="needs a machine without vllm")
+def test_engine_vllm_without_vllm_is_one_line_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.txt").write_text("Some text.", encoding="utf-8")
+    data = tmp_path / "data"
+    for args, env in ((["--engine", "vllm"], None), ([], "vllm")):
+        if env:
+            monkeypatch.setenv("LONGDOC_ENGINE", env)
+        assert main(["run", str(tmp_path / "a.txt"), "--data-dir", str(data), *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--engine vllm needs the vllm package" in err and "\n" not in err
+    assert not data.exists()  # nothing started

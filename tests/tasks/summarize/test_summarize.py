@@ -5,9 +5,11 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tasks.inference.engine import BatchLimits
 from tasks.inference.models import load_tokenizer, resolve
 from tasks.summarize.repeats import no_repeat_in_output
 from tasks.summarize.summarize import SummarizerSpec, prompt_frame, summarize_texts
+from tests.conftest import TRAINING_TEXT
 
 TEXTS = [
     "The committee met on Tuesday to discuss the budget. Members asked for more detail!",
@@ -128,3 +130,23 @@ def test_segments_leave_room_for_the_longest_prompt_of_any_language(tiny_llama) 
     sizes = [sum(map(len, prompt_frame(tokenizer, "decoder", language=lang))) for lang in INSTRUCTIONS]
     assert len(set(sizes)) > 1  # the languages' prompts differ in length here
     assert frame_overhead(ref) == max(sizes)
+
+
+def test_decoding_paths_give_the_same_summaries_in_order(tiny_llama) -> None:
+    """Texts of mixed lengths and languages through the summarize entry point: prefix-cached,
+    bucketed and continuous decoding give what plain static batches give, each text's summary in
+    its place (the repeat ban keeps each row's own language's scripts)."""
+    from tasks.inference.decoding import Decoding
+
+    spec = SummarizerSpec(resolve(tiny_llama, "summarizer"), max_new_tokens=6)
+    texts = [TRAINING_TEXT[i % 7][: 10 + 23 * i] for i in range(9)]
+    texts[3:3] = ["东京开会了。预算讨论了。", "会议讨论了预算和遥控器的设计。"]  # a per-row ban in another language
+    limits = BatchLimits(10**9, 4)
+    alone = [summarize_texts(spec, [t], "cpu", decoding=Decoding())[0] for t in texts]
+    assert [s.language for s in alone[3:5]] == ["zh", "zh"]
+    for decoding in (
+        Decoding(),
+        Decoding(prefix_cache=True, buckets=True),
+        Decoding(continuous=True, prefix_cache=True),
+    ):
+        assert summarize_texts(spec, texts, "cpu", limits=limits, decoding=decoding) == alone, decoding
