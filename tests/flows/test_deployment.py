@@ -88,7 +88,6 @@ def test_adhoc_deployment_runs_on_a_worker(
             "data_dir": str(data),
             "classifier": tiny_bert_classifier,
             "summarizer": tiny_llama,
-            "max_tokens": 300,
             "overlap_tokens": 12,
             "max_new_tokens": 8,
             "shard_documents": 2,
