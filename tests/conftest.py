@@ -19,6 +19,16 @@ from tests.servers import dask_cluster_factory, postgres, postgres_catalog, pref
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Prefect's logging set up once, before any test: its first setup closes every live log
+    handler (dictConfig), and one a library bound to a test's captured stderr (absl, by way of
+    rouge_score) would then close that capture under pytest. In-process CLI tests set it up."""
+    from prefect.logging.configuration import setup_logging
+
+    setup_logging()
+
+
 # CI explores the same examples every time (a red CI must be reproducible); a developer's run
 # explores new ones, and LONGDOC_HYPOTHESIS=deep explores many.
 settings.register_profile("ci", derandomize=True, deadline=None)
