@@ -20,6 +20,8 @@ from tasks.report import QualityThresholds
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "deployments" / "automations.yaml"
 BLOCK_PLACEHOLDER = "WEBHOOK"
 LATE_AUTOMATION = "longdoc-nightly-late"
+MISSING_AUTOMATION = "longdoc-nightly-missing"
+DAY_SECONDS = 86400
 
 
 class AlertsError(Exception):
@@ -30,6 +32,7 @@ class AlertsError(Exception):
 class AlertsConfig:
     webhook_block: str
     nightly_window: timedelta
+    nightly_period: timedelta
     thresholds: QualityThresholds
     automations: list[dict[str, Any]]
 
@@ -47,6 +50,18 @@ def nightly_window(nightly: dict[str, Any]) -> timedelta:
     return window if window > timedelta(0) else window + timedelta(days=1)
 
 
+def nightly_period(nightly: dict[str, Any]) -> timedelta:
+    """The nightly's schedule period (`period_seconds`, a day by default): a completed nightly
+    is expected within this plus the window after the previous one."""
+    try:
+        seconds = float(nightly.get("period_seconds", DAY_SECONDS))
+    except (TypeError, ValueError) as exc:
+        raise AlertsError(f"longdoc.nightly.period_seconds must be a number ({exc})") from exc
+    if seconds <= 0:
+        raise AlertsError(f"longdoc.nightly.period_seconds must be positive, not {seconds:g}")
+    return timedelta(seconds=seconds)
+
+
 def load_config(path: Path) -> AlertsConfig:
     import yaml
 
@@ -57,13 +72,15 @@ def load_config(path: Path) -> AlertsConfig:
     if not isinstance(data, dict) or not isinstance(data.get("automations"), list):
         raise AlertsError(f"{path}: no `automations:` list")
     own = data.get("longdoc") or {}
+    nightly = own.get("nightly") or {"starts": "02:00", "complete_by": "06:00"}
     try:
         thresholds = QualityThresholds.from_mapping(own.get("thresholds"))
     except (TypeError, ValueError) as exc:
         raise AlertsError(f"{path}: longdoc.thresholds: {exc}") from exc
     return AlertsConfig(
         webhook_block=str(own.get("webhook_block", "longdoc-alerts")),
-        nightly_window=nightly_window(own.get("nightly") or {"starts": "02:00", "complete_by": "06:00"}),
+        nightly_window=nightly_window(nightly),
+        nightly_period=nightly_period(nightly),
         thresholds=thresholds,
         automations=data["automations"],
     )
@@ -105,6 +122,8 @@ def automation_specs(config: AlertsConfig, block_id: str) -> list[dict[str, Any]
         ]
         if spec.get("name") == LATE_AUTOMATION:
             spec["trigger"]["within"] = config.nightly_window.total_seconds()
+        elif spec.get("name") == MISSING_AUTOMATION:
+            spec["trigger"]["within"] = (config.nightly_period + config.nightly_window).total_seconds()
         specs.append(spec)
     return specs
 
