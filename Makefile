@@ -41,12 +41,16 @@ demo: venv
 	$(BIN)/longdoc query "SELECT d.title, s.seq, s.char_start, s.char_end, l.label, round(l.score, 2) AS score FROM segment_labels l JOIN segments s USING (segment_id) JOIN documents d ON d.doc_id = s.doc_id ORDER BY d.title, s.seq LIMIT 12"
 	$(BIN)/longdoc runs
 
+# Three test processes, a test file each at a time (a file's servers start once): much of the
+# suite waits on servers and subprocesses, so three share two cores well. -n 0 runs in one process.
+XDIST ?= -n 3 --dist loadfile
+
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST) --durations=15
 
 # The inner loop: everything but real Prefect servers and killed processes (~2 min on 2 cores).
 test-fast: venv
-	$(BIN)/python -m pytest -q -m "not prefect and not processes"
+	$(BIN)/python -m pytest -q $(XDIST) -m "not prefect and not processes"
 
 lint: venv
 	$(BIN)/ruff check flows tasks storage tests benchmarks
