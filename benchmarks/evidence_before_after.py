@@ -18,13 +18,51 @@ import time
 from pathlib import Path
 
 from tasks.evidence import SUPPORT_THRESHOLD, Evidence, split_sentences
+from tasks.language import INSTRUCTIONS, Instruction
 from tasks.summarize.meta_text import meta_rewrite
 from tasks.summarize.sentence_filter import continuation, filter_summary
 
-ZH_PROMPT = (
-    "你用简洁的中文概括文本。你直接陈述文本的要点，用两三句话；不描述文本本身，不续写文本。",
-    '文本：\n"""\n{text}\n"""\n\n请用两三句话概括上文，直接陈述其要点。',
+V1_EN_USER = (
+    'Text:\n"""\n{text}\n"""\n\n'
+    "State the main points of the text above in two or three sentences. Begin with the subject "
+    'itself, not with "The text" or "This".'
 )
+V1_ZH_USER = '文本：\n"""\n{text}\n"""\n\n请用两三句话概括上文，直接陈述其要点，不要以“本文”或“文章”开头。'
+LIST_EN_USER = (
+    'Text:\n"""\n{text}\n"""\n\n'
+    "List the two or three most important facts, decisions or arguments above, one numbered sentence "
+    "each. Each sentence states a fact about the subject itself."
+)
+LIST_ZH_USER = (
+    '文本：\n"""\n{text}\n"""\n\n请列出上文最重要的两三个事实、决定或观点，每条一句，编号，直接陈述事实本身。'
+)
+QUESTION_EN_USER = (
+    'Text:\n"""\n{text}\n"""\n\n'
+    "What are the main facts, decisions and arguments above? Answer in two or three sentences."
+)
+QUESTION_ZH_USER = '文本：\n"""\n{text}\n"""\n\n上文的主要事实、决定和观点是什么？请用两三句话回答。'
+
+# Prompt variants (issue 17: content-first output). "shipped": the instructions of tasks/language.py.
+_EN, _ZH = INSTRUCTIONS["en"], INSTRUCTIONS["zh"]
+VARIANTS: dict[str, dict[str, Instruction]] = {
+    "v1": {  # the instructions before this measurement (no lead)
+        "en": Instruction(_EN.system, V1_EN_USER),
+        "zh": Instruction(_ZH.system, V1_ZH_USER),
+    },
+    "list": {  # a numbered list of facts, its first marker prefilled (the same in every language)
+        "en": Instruction(_EN.system, LIST_EN_USER, "1."),
+        "zh": Instruction(_ZH.system, LIST_ZH_USER, "1."),
+    },
+    "question": {  # asked what was said rather than to summarize
+        "en": Instruction(_EN.system, QUESTION_EN_USER),
+        "zh": Instruction(_ZH.system, QUESTION_ZH_USER),
+    },
+    "point": {  # the instruction of v1, the answer opened with a clause the model must complete
+        "en": Instruction(_EN.system, V1_EN_USER, "The main point is that"),
+        "zh": Instruction(_ZH.system, V1_ZH_USER, "主要观点是："),
+    },
+    "shipped": dict(INSTRUCTIONS),
+}
 
 
 def han_share(text: str) -> float:
@@ -75,7 +113,8 @@ def main() -> None:
     parser.add_argument("--chars", type=int, default=2400)
     parser.add_argument("--max-new-tokens", type=int, default=80)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default="")
+    parser.add_argument("--variants", default="shipped", help=f"comma-separated, of {','.join(VARIANTS)}")
+    parser.add_argument("--out", default="", help="JSON of the outputs; a variant's name is put before its suffix")
     parser.add_argument("--from-json", default="", help="score the outputs a run wrote, generating nothing")
     args = parser.parse_args()
     if args.from_json:
@@ -90,15 +129,18 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     spec = SummarizerSpec(resolve(args.summarizer, "summarizer"), max_new_tokens=args.max_new_tokens)
-    items = excerpts(Path(args.corpus), args.english, args.chinese, args.chars)
-    start = time.perf_counter()
-    for lang, prompt in (("en", None), ("zh", ZH_PROMPT)):
-        batch = [i for i in items if i["lang"] == lang]
-        if batch:
-            summaries = summarize_texts(spec, [i["text"] for i in batch], "cpu", prompt=prompt)
-            for item, summary in zip(batch, summaries, strict=True):
-                item["raw"], item["repaired"] = summary.raw, summary.text
-    report(spec.model_id, items, time.perf_counter() - start, args.out)
+    for variant in args.variants.split(","):
+        items = excerpts(Path(args.corpus), args.english, args.chinese, args.chars)
+        start = time.perf_counter()
+        for lang in ("en", "zh"):
+            batch = [i for i in items if i["lang"] == lang]
+            if batch:
+                prompt = VARIANTS[variant][lang]
+                summaries = summarize_texts(spec, [i["text"] for i in batch], "cpu", prompt=prompt)
+                for item, summary in zip(batch, summaries, strict=True):
+                    item["raw"], item["repaired"] = summary.raw, summary.text
+        out = str(Path(args.out).with_suffix(f".{variant}.json")) if args.out else ""
+        report(f"{spec.model_id} [{variant}]", items, time.perf_counter() - start, out)
 
 
 def report(model: str, items: list[dict], seconds: float, out: str) -> None:

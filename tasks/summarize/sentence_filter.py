@@ -2,7 +2,9 @@
 
 A generated summary is cut into sentences; each one goes through, in order:
 1. meta-text (meta_text.py): a sentence that describes the text ("The text discusses ...",
-   "本文介绍了 ...") loses its lead-in when what remains is a statement, else it is dropped;
+   "本文介绍了 ...") loses its lead-in when what remains is a statement; in a transcript (a text
+   with speaker tags) a topic sentence is said of the meeting ("The participants discussed X",
+   its claim X checked for support); else it is dropped. List markers ("1. ") are layout;
 2. continuation: a sentence that continues the text instead of summarizing it (a speaker tag,
    a verbatim copy, a transcript's voice: fillers and first person; markup or code) is dropped;
 3. support: the span of the segment that best supports it (tasks/evidence.py); below the
@@ -18,7 +20,7 @@ from typing import Any
 
 from tasks.evidence import SUPPORT_THRESHOLD, Evidence, features, split_sentences
 from tasks.prose import prose_issues, speaker_tags
-from tasks.summarize.meta_text import meta_rewrite
+from tasks.summarize.meta_text import claim, meta_rewrite
 
 REASONS = ("meta", "continuation", "unsupported")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
@@ -36,6 +38,9 @@ _FILLER = re.compile(
     r"we've|we'll|us|our|you|you're|your|my|me|let's)(?![\w'])|\{(?:disfmarker|vocalsound|gap)\}"
 )
 _TOKEN = re.compile(r"\w+")
+_HEAD = re.compile(r"^\W{0,2}([A-Za-z][\w .'-]{0,40}?)\s*:")
+# A list item's marker ("1. ", "2) ", "- ", "* "): the item is the sentence, the marker is layout.
+_LIST_MARKER = re.compile(r"^[ \t]*(?:(?:\d{1,2}[.)]|[-*•])[ \t]+|\d{1,2}[、．])", re.MULTILINE)
 VERBATIM_SHARE = 0.8  # a sentence this much of whose words run in the text's order is a copy
 _MIN_VERBATIM_WORDS = 6
 
@@ -53,6 +58,9 @@ def continuation(sentence: str, source: str) -> str | None:
     tags = speaker_tags(source)
     if not tags:
         return None
+    head = _HEAD.match(sentence)
+    if head and _squashed(head[1]) in {_squashed(t) for t in tags}:  # "PhD c: Right.", "Post doc E: Yeah ."
+        return "speaker_tag"
     if _verbatim(sentence, source):
         return "verbatim"
     named = sentence
@@ -61,6 +69,10 @@ def continuation(sentence: str, source: str) -> str | None:
     if _FILLER.search(named):
         return "transcript_voice"
     return None
+
+
+def _squashed(name: str) -> str:
+    return "".join(name.split()).lower()
 
 
 def _verbatim(sentence: str, source: str) -> bool:
@@ -121,9 +133,10 @@ def filter_summary(
     the segment starting at `char_start` in its document."""
     result = FilteredSummary()
     evidence = Evidence(segment_text, char_start)
+    transcript = bool(speaker_tags(segment_text))
     follows_meta = False
-    for raw in split_sentences(summary):
-        sentence = meta_rewrite(raw, follows_meta)
+    for raw in split_sentences(_LIST_MARKER.sub("", summary)):
+        sentence = meta_rewrite(raw, follows_meta, transcript)
         follows_meta = sentence != raw
         if sentence is None:
             result.removed["meta"] += 1
@@ -131,7 +144,7 @@ def filter_summary(
             continue
         result.rewritten += sentence != raw
         reason = "continuation" if continuation(sentence, segment_text) else None
-        support = evidence.support(sentence) if reason is None else None
+        support = evidence.support(claim(sentence)) if reason is None else None
         if support is not None and support.score < threshold:
             reason = "unsupported"
         if reason or support is None:

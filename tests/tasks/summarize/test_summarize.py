@@ -150,3 +150,23 @@ def test_decoding_paths_give_the_same_summaries_in_order(tiny_llama) -> None:
         Decoding(continuous=True, prefix_cache=True),
     ):
         assert summarize_texts(spec, texts, "cpu", limits=limits, decoding=decoding) == alone, decoding
+
+
+def test_a_prefilled_lead_ends_the_prompt_and_begins_the_summary(tiny_llama, monkeypatch) -> None:
+    import tasks.summarize.summarize as summarize
+    from tasks.language import Instruction
+
+    ref = resolve(tiny_llama, "summarizer")
+    tokenizer = load_tokenizer(ref.path)
+    plain = Instruction("You summarize.", "{text}\nSummarize it.")
+    led = Instruction(plain.system, plain.user, "1.")
+    _, after = prompt_frame(tokenizer, "decoder", prompt=plain)
+    _, led_after = prompt_frame(tokenizer, "decoder", prompt=led)
+    assert tokenizer.decode(led_after) == tokenizer.decode(after) + "1."
+    # decoding strips the space the answer starts with: the lead gets it back, a CJK answer none
+    written = iter(["The budget was approved.", "预算通过了。"])
+    monkeypatch.setattr(summarize, "_decode", lambda *args: (next(written), 5, False))
+    spec = SummarizerSpec(ref, max_new_tokens=4)
+    english, chinese = summarize_texts(spec, ["The committee met.", "委员会开会了。"], "cpu", prompt=led)
+    assert (english.raw, english.text) == ("1. The budget was approved.", "1. The budget was approved.")
+    assert chinese.raw == "1.预算通过了。"
