@@ -196,7 +196,9 @@ def meta_rewrite(sentence: str, follows_meta: bool = False, transcript: bool = F
     for lead in leads:
         m = lead.match(sentence)
         if m:
-            return _statement(sentence[m.end() :])
+            rest = sentence[m.end() :].strip()
+            stated = _meeting_statement(rest, False) if transcript else None  # "... is that the text discusses X"
+            return stated or _statement(rest)
     if _EN_ABOUT.match(sentence) or _ZH_ABOUT.match(sentence) or _SUMMARY_OF.match(sentence):
         return None
     if follows_meta and (_IT_ABOUT.match(sentence) or _ZH_IT_ABOUT.match(sentence)):

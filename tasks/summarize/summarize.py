@@ -35,7 +35,6 @@ from tasks.language import (
     detect,
     instruction,
     prompt_fingerprint,
-    prompt_language,
 )
 from tasks.prose import prose_issues, repair_summary
 from tasks.summarize.repeats import allowed_scripts, no_repeat_in_output, vocabulary_scripts
@@ -153,15 +152,15 @@ def summarize_texts(
     )
     decoder = spec.ref.kind == "decoder"
     languages = [detect(text) for text in texts]
+    asked = {lang: _instruction(prompt, lang) for lang in set(languages)}  # a text's own prompt and lead
     frames = {
-        lang: prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), prompt, lang)
-        for lang in {prompt_language(lang) for lang in languages}
+        own: prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), own) for own in set(asked.values())
     }
     rows, truncated = [], []
     # the worker's plain copy: a per-call split_special_tokens would set it on the shared tokenizer
     encoded = [e.ids for e in plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)]
     for ids, lang in zip(encoded, languages, strict=True):
-        before, after = frames[prompt_language(lang)]
+        before, after = frames[asked[lang]]
         room = spec.max_input_tokens - len(before) - len(after)
         truncated.append(max(0, len(ids) - room))
         rows.append(before + list(ids[:room]) + after)
@@ -215,7 +214,7 @@ def summarize_texts(
     # The prefilled lead is part of the answer. Repaired right away against the text it
     # summarizes: no speaker tag of that text, no template remnant, no repeated sentence (what a
     # repair cannot fix is counted later).
-    leads = [_instruction(prompt, prompt_language(lang)).lead if decoder else "" for lang in languages]
+    leads = [asked[lang].lead if decoder else "" for lang in languages]
     answers = [_after_lead(lead, text) for lead, (text, _, _) in zip(leads, outputs, strict=True)]
     return [
         Summary(repair_summary(answer, source), len(row), n_out, cut, hit, answer, lang)
