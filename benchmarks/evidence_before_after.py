@@ -147,13 +147,17 @@ def report(model: str, items: list[dict], seconds: float, out: str) -> None:
     """Problems of the sentences before and after the filter; the outputs to `out` as JSON."""
     before: dict[str, int] = {}
     after: dict[str, int] = {}
-    n_before = n_after = 0
+    n_before = n_after = rewritten = 0
+    removed: dict[str, int] = {}
     for item in items:
         evidence = Evidence(item["text"])
         sentences = split_sentences(item["repaired"])
         filtered = filter_summary(item["repaired"], item["text"], 0)
         item["kept"] = [k.sentence for k in filtered.kept]
         item["removed"] = filtered.removed_examples
+        rewritten += filtered.rewritten
+        for reason, n in filtered.removed.items():
+            removed[reason] = removed.get(reason, 0) + n
         n_before += len(sentences)
         n_after += len(filtered.kept)
         follows_meta = False
@@ -167,6 +171,7 @@ def report(model: str, items: list[dict], seconds: float, out: str) -> None:
                 after[problem] = after.get(problem, 0) + 1
     print(f"{model}: {len(items)} excerpts summarized in {seconds:.0f} s")
     print(f"sentences: {n_before} before the filter, {n_after} after")
+    print(f"removed by the filter: {removed}; rewritten (lead-in stripped or said of the meeting): {rewritten}")
     for problem in ("meta", "continuation", "unsupported", "wrong_language", "clean"):
         b, a = before.get(problem, 0), after.get(problem, 0)
         print(f"  {problem:15} before {b:3} ({b / max(1, n_before):.0%})   after {a:3} ({a / max(1, n_after):.0%})")

@@ -153,9 +153,7 @@ def summarize_texts(
     decoder = spec.ref.kind == "decoder"
     languages = [detect(text) for text in texts]
     asked = {lang: _instruction(prompt, lang) for lang in set(languages)}  # a text's own prompt and lead
-    frames = {
-        own: prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), own) for own in set(asked.values())
-    }
+    frames = {own: prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), own) for own in set(asked.values())}
     rows, truncated = [], []
     # the worker's plain copy: a per-call split_special_tokens would set it on the shared tokenizer
     encoded = [e.ids for e in plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)]

@@ -41,7 +41,7 @@ REWRITTEN = {
     "在本文中，作者用稀疏注意力降低了长序列的计算成本。": "作者用稀疏注意力降低了长序列的计算成本。",
     # a lead the prompt prefills, or the model writes when asked for the main facts
     "The main point is that the remote should be cheap and yellow.": "The remote should be cheap and yellow.",
-    "文本的主要事实是，位置插值可以把上下文窗口扩展到三万两千个词元。": "位置插值可以把上下文窗口扩展到三万两千个词元。",
+    "文本的主要事实是，位置插值可以扩展上下文窗口。": "位置插值可以扩展上下文窗口。",
     "主要观点是：稀疏注意力降低了长序列的计算成本。": "稀疏注意力降低了长序列的计算成本。",
 }
 # Statements of content, some of them QMSum reference sentences: untouched.
