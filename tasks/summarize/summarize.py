@@ -43,8 +43,9 @@ from tasks.tables import pending_segments
 
 # 5: the instruction in the text's language (tasks/language.py), a script-keeping repeat ban
 # (tasks/summarize/repeats.py), and only checked sentences stored, with their evidence
-# (sentence_filter.py); the wording itself is fingerprinted into model_id.
-PROMPT_VERSION = "6"
+# (sentence_filter.py); the wording itself is fingerprinted into model_id. 7: a prefilled
+# content-first lead, and the filter says a transcript's topic sentences of the meeting.
+PROMPT_VERSION = "7"
 _MARKER = "\x00LONGDOC_TEXT\x00"
 DEFAULT_MAX_NEW_TOKENS = 80
 NO_REPEAT_NGRAM = 4
