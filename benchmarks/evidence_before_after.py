@@ -20,6 +20,7 @@ from pathlib import Path
 from tasks.evidence import SUPPORT_THRESHOLD, Evidence, split_sentences
 from tasks.language import INSTRUCTIONS, Instruction
 from tasks.summarize.meta_text import meta_rewrite
+from tasks.summarize.semantic_support import Embedder
 from tasks.summarize.sentence_filter import continuation, filter_summary
 
 V1_EN_USER = (
@@ -115,11 +116,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--variants", default="shipped", help=f"comma-separated, of {','.join(VARIANTS)}")
     parser.add_argument("--out", default="", help="JSON of the outputs; a variant's name is put before its suffix")
+    parser.add_argument("--semantic", action="store_true", help="the filter with MiniLM support (English)")
     parser.add_argument("--from-json", default="", help="score the outputs a run wrote, generating nothing")
     args = parser.parse_args()
     if args.from_json:
         saved = json.loads(Path(args.from_json).read_text())
-        report(saved["model"], saved["items"], 0.0, args.out)
+        report(saved["model"], saved["items"], 0.0, args.out, _embedder(args.semantic))
         return
 
     import torch
@@ -140,10 +142,20 @@ def main() -> None:
                 for item, summary in zip(batch, summaries, strict=True):
                     item["raw"], item["repaired"] = summary.raw, summary.text
         out = str(Path(args.out).with_suffix(f".{variant}.json")) if args.out else ""
-        report(f"{spec.model_id} [{variant}]", items, time.perf_counter() - start, out)
+        report(f"{spec.model_id} [{variant}]", items, time.perf_counter() - start, out, _embedder(args.semantic))
 
 
-def report(model: str, items: list[dict], seconds: float, out: str) -> None:
+def _embedder(semantic: bool) -> Embedder | None:
+    """all-MiniLM-L6-v2 (the default classifier) for the filter's semantic support, when asked."""
+    if not semantic:
+        return None
+    from tasks.inference.models import resolve
+
+    ref = resolve("default", "classifier")
+    return Embedder.load(ref.path, ref.max_input_tokens)
+
+
+def report(model: str, items: list[dict], seconds: float, out: str, embedder: Embedder | None = None) -> None:
     """Problems of the sentences before and after the filter; the outputs to `out` as JSON."""
     before: dict[str, int] = {}
     after: dict[str, int] = {}
@@ -152,7 +164,7 @@ def report(model: str, items: list[dict], seconds: float, out: str) -> None:
     for item in items:
         evidence = Evidence(item["text"])
         sentences = split_sentences(item["repaired"])
-        filtered = filter_summary(item["repaired"], item["text"], 0)
+        filtered = filter_summary(item["repaired"], item["text"], 0, embedder=embedder)
         item["kept"] = [k.sentence for k in filtered.kept]
         item["removed"] = filtered.removed_examples
         rewritten += filtered.rewritten

@@ -88,9 +88,10 @@ def main() -> None:
     parser.add_argument("--abstracts-per-label", type=int, default=6)
     parser.add_argument("--sentences-per-article", type=int, default=40)
     parser.add_argument("--semantic-meetings", type=int, default=0)
+    parser.add_argument("--semantic-units", type=int, default=1, help="spans of up to this many units (cost grows)")
     args = parser.parse_args()
     if args.semantic_meetings:
-        semantic_table(qmsum_pairs(Path(args.corpus), args.semantic_meetings))
+        semantic_table(qmsum_pairs(Path(args.corpus), args.semantic_meetings), args.semantic_units)
         return
     corpus = Path(args.corpus)
     pairs = qmsum_pairs(corpus, args.meetings)
@@ -142,14 +143,14 @@ COMBINATIONS = {
 }
 
 
-def semantic_table(pairs: list[tuple[str, str, str, str]]) -> None:
+def semantic_table(pairs: list[tuple[str, str, str, str]], max_units: int) -> None:
     """Lexical and semantic support of the same QMSum pairs, and their combinations."""
     import torch
 
     from tasks.inference.models import resolve
     from tasks.summarize.semantic_support import Embedder, SemanticEvidence
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(2)
     ref = resolve("default", "classifier")
     embedder = Embedder.load(ref.path, ref.max_input_tokens)
     start = time.perf_counter()
@@ -163,8 +164,9 @@ def semantic_table(pairs: list[tuple[str, str, str, str]]) -> None:
     for (text, supported), sentences in by_text.items():
         if text not in prepared:
             lexical = Evidence(text)
-            prepared = {text: (lexical, SemanticEvidence(lexical, embedder))}  # texts come in meeting order
+            prepared = {text: (lexical, SemanticEvidence(lexical, embedder, max_units))}  # texts come in meeting order
             windows += len(prepared[text][1].windows)
+            print(f"  {len(prepared[text][1].windows)} spans embedded, {time.perf_counter() - start:.0f} s", flush=True)
         lexical, semantic = prepared[text]
         for sentence, sem in zip(sentences, semantic.supports(sentences), strict=True):
             lex = lexical.support(sentence).score

@@ -17,6 +17,9 @@ from typing import Any
 from tasks.evidence import MAX_SPAN_CHARS, Evidence, Support
 
 MAX_WINDOW_UNITS = 3
+# max(lexical, semantic) >= this, on QMSum reference sentences against their own meeting vs the
+# next one (benchmarks/evidence_calibration.py --semantic-meetings 20, single units): BENCHMARKS.md.
+SEMANTIC_THRESHOLD = 0.5
 _BATCH = 64
 
 
@@ -37,26 +40,30 @@ class Embedder:
     def __call__(self, texts: list[str]) -> Any:
         import torch
 
+        order = sorted(range(len(texts)), key=lambda k: len(texts[k]))  # batches of like length: little padding
         out = []
-        for k in range(0, len(texts), _BATCH):
-            enc = self.tokenizer(
-                texts[k : k + _BATCH], padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
-            )
+        for k in range(0, len(order), _BATCH):
+            batch = [texts[i] for i in order[k : k + _BATCH]]
+            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
             with torch.inference_mode():
                 hidden = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
             weights = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
             out.append(torch.nn.functional.normalize(pooled.float(), dim=-1))
-        return torch.cat(out) if out else torch.zeros((0, 1))
+        if not out:
+            return torch.zeros((0, 1))
+        vectors = torch.empty_like(torch.cat(out))
+        vectors[torch.tensor(order)] = torch.cat(out)
+        return vectors
 
 
-def windows(evidence: Evidence) -> list[tuple[int, int]]:
-    """(first unit, last unit) of every run of 1..MAX_WINDOW_UNITS consecutive units of at most
+def windows(evidence: Evidence, max_units: int = MAX_WINDOW_UNITS) -> list[tuple[int, int]]:
+    """(first unit, last unit) of every run of 1..max_units consecutive units of at most
     MAX_SPAN_CHARS (a single unit always)."""
     units = evidence.units
     out = []
     for i in range(len(units)):
-        for j in range(i, min(len(units), i + MAX_WINDOW_UNITS)):
+        for j in range(i, min(len(units), i + max_units)):
             if j > i and units[j][1] - units[i][0] > MAX_SPAN_CHARS:
                 break
             out.append((i, j))
@@ -67,10 +74,10 @@ class SemanticEvidence:
     """A text's candidate spans embedded once; `supports(sentences)` gives each sentence its
     closest span by cosine similarity (offsets as Evidence gives them)."""
 
-    def __init__(self, evidence: Evidence, embedder: Embedder) -> None:
+    def __init__(self, evidence: Evidence, embedder: Embedder, max_units: int = MAX_WINDOW_UNITS) -> None:
         self.evidence = evidence
         self.embedder = embedder
-        self.windows = windows(evidence)
+        self.windows = windows(evidence, max_units)
         units, text = evidence.units, evidence.text
         self.vectors = embedder([text[units[i][0] : units[j][1]] for i, j in self.windows]) if self.windows else None
 

@@ -18,9 +18,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks.evidence import SUPPORT_THRESHOLD, Evidence, features, split_sentences
+from tasks.evidence import SUPPORT_THRESHOLD, Evidence, Support, features, split_sentences
+from tasks.language import detect
 from tasks.prose import prose_issues, speaker_tags
 from tasks.summarize.meta_text import claim, meta_rewrite
+from tasks.summarize.semantic_support import SEMANTIC_THRESHOLD, Embedder, SemanticEvidence
 
 REASONS = ("meta", "continuation", "unsupported")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
@@ -127,12 +129,22 @@ class FilteredSummary:
 
 
 def filter_summary(
-    summary: str, segment_text: str, char_start: int, threshold: float = SUPPORT_THRESHOLD
+    summary: str,
+    segment_text: str,
+    char_start: int,
+    threshold: float = SUPPORT_THRESHOLD,
+    embedder: Embedder | None = None,
 ) -> FilteredSummary:
     """The summary's sentences checked against the segment it summarizes (tasks/evidence.py),
-    the segment starting at `char_start` in its document."""
+    the segment starting at `char_start` in its document. With an `embedder`, an English
+    segment's support is the better of the lexical and the semantic score (semantic_support.py),
+    held to SEMANTIC_THRESHOLD, the threshold calibrated for that maximum."""
     result = FilteredSummary()
     evidence = Evidence(segment_text, char_start)
+    semantic = None
+    if embedder is not None and detect(segment_text) == "en":
+        semantic = SemanticEvidence(evidence, embedder, max_units=1)
+        threshold = max(threshold, SEMANTIC_THRESHOLD)
     transcript = bool(speaker_tags(segment_text))
     follows_meta = False
     for raw in split_sentences(_LIST_MARKER.sub("", summary)):
@@ -144,7 +156,7 @@ def filter_summary(
             continue
         result.rewritten += sentence != raw
         reason = "continuation" if continuation(sentence, segment_text) else None
-        support = evidence.support(claim(sentence)) if reason is None else None
+        support = _support(evidence, semantic, claim(sentence)) if reason is None else None
         if support is not None and support.score < threshold:
             reason = "unsupported"
         if reason or support is None:
@@ -153,6 +165,15 @@ def filter_summary(
             continue
         result.kept.append(KeptSentence(sentence, support.char_start, support.char_end, support.score))
     return result
+
+
+def _support(evidence: Evidence, semantic: SemanticEvidence | None, text: str) -> Support:
+    """The lexical support, or the semantic one (cosine similarity) when it scores higher."""
+    lexical = evidence.support(text)
+    if semantic is None:
+        return lexical
+    (meaning,) = semantic.supports([text])
+    return meaning if meaning.score > lexical.score else lexical
 
 
 def evidence_rows(filtered: FilteredSummary, segment: dict[str, Any], model: str) -> list[dict[str, Any]]:
