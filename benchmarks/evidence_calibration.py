@@ -16,6 +16,11 @@ the summary filter (tasks/summarize/sentence_filter.py) would call meta-text or 
 (its false alarms on human-written summaries).
 
     PYTHONPATH=. python benchmarks/evidence_calibration.py [--corpus ../shared/corpus] [--meetings 80]
+        [--semantic-meetings 16]
+
+`--semantic-meetings N` also scores the QMSum pairs of the first N meetings by meaning
+(tasks/summarize/semantic_support.py, all-MiniLM-L6-v2: English only) and prints the same table
+for the lexical score, the semantic one and their combinations on those pairs.
 """
 
 from __future__ import annotations
@@ -82,7 +87,12 @@ def main() -> None:
     parser.add_argument("--meetings", type=int, default=80)
     parser.add_argument("--abstracts-per-label", type=int, default=6)
     parser.add_argument("--sentences-per-article", type=int, default=40)
+    parser.add_argument("--semantic-meetings", type=int, default=0)
+    parser.add_argument("--semantic-units", type=int, default=1, help="spans of up to this many units (cost grows)")
     args = parser.parse_args()
+    if args.semantic_meetings:
+        semantic_table(qmsum_pairs(Path(args.corpus), args.semantic_meetings), args.semantic_units)
+        return
     corpus = Path(args.corpus)
     pairs = qmsum_pairs(corpus, args.meetings)
     pairs += abstract_pairs(corpus, args.abstracts_per_label)
@@ -122,6 +132,67 @@ def main() -> None:
         print(f"{threshold:.2f} | {' | '.join(cells)} | {mean:.3f}")
     print(f"\nbest balanced accuracy {best[0]:.3f} at threshold {best[1]:.2f}")
     _filter_false_alarms(corpus, args.meetings)
+
+
+COMBINATIONS = {
+    "lexical": lambda lex, sem: lex,
+    "semantic": lambda lex, sem: sem,
+    "mean": lambda lex, sem: (lex + sem) / 2,
+    "max": lambda lex, sem: max(lex, sem),
+    "min": lambda lex, sem: min(lex, sem),
+}
+
+
+def semantic_table(pairs: list[tuple[str, str, str, str]], max_units: int) -> None:
+    """Lexical and semantic support of the same QMSum pairs, and their combinations."""
+    import torch
+
+    from tasks.inference.models import resolve
+    from tasks.summarize.semantic_support import Embedder, SemanticEvidence
+
+    torch.set_num_threads(2)
+    ref = resolve("default", "classifier")
+    embedder = Embedder.load(ref.path, ref.max_input_tokens)
+    start = time.perf_counter()
+    prepared: dict[str, tuple[Evidence, SemanticEvidence]] = {}
+    by_text: dict[tuple[str, bool], list[str]] = defaultdict(list)
+    for _, sentence, own, other in pairs:
+        by_text[(own, True)].append(sentence)
+        by_text[(other, False)].append(sentence)
+    scores: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    windows = 0
+    for (text, supported), sentences in by_text.items():
+        if text not in prepared:
+            lexical = Evidence(text)
+            prepared = {text: (lexical, SemanticEvidence(lexical, embedder, max_units))}  # texts come in meeting order
+            windows += len(prepared[text][1].windows)
+            print(f"  {len(prepared[text][1].windows)} spans embedded, {time.perf_counter() - start:.0f} s", flush=True)
+        lexical, semantic = prepared[text]
+        for sentence, sem in zip(sentences, semantic.supports(sentences), strict=True):
+            lex = lexical.support(sentence).score
+            for name, combine in COMBINATIONS.items():
+                scores[name].append((combine(lex, sem.score), supported))
+    seconds = time.perf_counter() - start
+    print(f"{len(pairs)} QMSum sentences, {windows:,} spans embedded, {seconds:.0f} s")
+    for name, values in scores.items():
+        pos = [s for s, y in values if y]
+        neg = [s for s, y in values if not y]
+        print(
+            f"{name}: supported median {statistics.median(pos):.3f} (q10 {_quantile(pos, 0.1):.3f}), "
+            f"unsupported median {statistics.median(neg):.3f} (q90 {_quantile(neg, 0.9):.3f})"
+        )
+    print("\nthreshold | per score: precision / recall / specificity (balanced accuracy)")
+    best: dict[str, tuple[float, float]] = {}
+    for step in range(20, 90, 5):
+        threshold = step / 100
+        cells = []
+        for name, values in scores.items():
+            p, r, spec = _rates(values, threshold)
+            cells.append(f"{name} {p:.3f}/{r:.3f}/{spec:.3f} ({(r + spec) / 2:.3f})")
+            best[name] = max(best.get(name, (0.0, 0.0)), ((r + spec) / 2, threshold))
+        print(f"{threshold:.2f} | {' | '.join(cells)}")
+    for name, (accuracy, threshold) in best.items():
+        print(f"best {name}: balanced accuracy {accuracy:.3f} at {threshold:.2f}")
 
 
 def _filter_false_alarms(corpus: Path, meetings: int) -> None:

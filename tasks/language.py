@@ -11,6 +11,7 @@ Shared by the stages (summarize, aggregate, classify); reads and writes no table
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 from collections import Counter
 from dataclasses import dataclass
@@ -70,13 +71,18 @@ class Instruction:
 
     system: str
     user: str
+    # The assistant turn's first words, given rather than generated (prefilled): a content-first
+    # opening in the text's language steers a small model away from "The text discusses".
+    lead: str = ""
 
 
-# Measured with Qwen2.5-Coder-0.5B on 4 QMSum and 3 Chinese segments (BENCHMARKS.md): asked in
-# the text's language, every summary came out in it (the English prompt gave English summaries
-# of Chinese text), but 6 of 7 still opened "The text discusses" / "本文探讨了"; a reporter's
-# wording without "Text:" and "summarize" avoided that only by continuing the transcripts. So
-# this wording stays, and meta-text is removed after generation (the evidence checks).
+# Measured with Qwen2.5-Coder-0.5B on QMSum and Chinese excerpts (BENCHMARKS.md): asked in the
+# text's language, every summary came out in it, but 6 of 7 still opened "The text discusses" /
+# "本文探讨了"; naming what not to write did not stop it, and asking for a list or for "the main
+# facts" made it list the transcript's turns. Opening its answer for it with a clause it must
+# complete ("The main point is that" / "主要观点是：") gave statements of content in 11 of 14
+# sentences against 4 of 20; the lead is a lead-in the sentence filter strips
+# (tasks/summarize/meta_text.py), so no stored sentence carries it.
 INSTRUCTIONS: dict[str, Instruction] = {
     "en": Instruction(
         system=(
@@ -90,10 +96,12 @@ INSTRUCTIONS: dict[str, Instruction] = {
             "State the main points of the text above in two or three sentences. Begin with the subject "
             'itself, not with "The text" or "This".'
         ),
+        lead="The main point is that",
     ),
     "zh": Instruction(
         system="你是一个摘要助手。你用简体中文直接陈述文本中的事实、结论和观点，不描述文本本身，不续写文本。",
         user='文本：\n"""\n{text}\n"""\n\n请用两三句话概括上文，直接陈述其要点，不要以“本文”或“文章”开头。',
+        lead="主要观点是：",
     ),
 }
 
@@ -124,8 +132,11 @@ def detect(text: str) -> str:
 
 
 def instruction(language: str) -> Instruction:
-    """The summary prompt for `language`, the English one when it has none of its own."""
-    return INSTRUCTIONS.get(language, INSTRUCTIONS[DEFAULT_LANGUAGE])
+    """The summary prompt for `language`; the English one, without its English lead (it would
+    start the answer in another language than the text's), when it has none of its own."""
+    if language in INSTRUCTIONS:
+        return INSTRUCTIONS[language]
+    return dataclasses.replace(INSTRUCTIONS[DEFAULT_LANGUAGE], lead="")
 
 
 def prompt_language(language: str) -> str:
@@ -149,7 +160,8 @@ def prompt_fingerprint() -> str:
 
     digest = hashlib.sha256()
     for language in sorted(INSTRUCTIONS):
-        digest.update(f"{language}\0{INSTRUCTIONS[language].system}\0{INSTRUCTIONS[language].user}\0".encode())
+        own = INSTRUCTIONS[language]
+        digest.update(f"{language}\0{own.system}\0{own.user}\0{own.lead}\0".encode())
     for script, first, last in SCRIPTS:
         digest.update(f"{script}:{first}-{last};".encode())
     digest.update(repr(sorted(LANGUAGES.items())).encode())

@@ -27,6 +27,12 @@ _EN_SAYING = (
 _EN_CLAUSE_LEAD = re.compile(
     rf"^{_EN_OPENER}(?:{_EN_SUBJECT})\s+(?:also\s+)?{_EN_SAYING}\s*(?:that\s+|:\s*|,\s*)", re.IGNORECASE
 )
+# "The main point is that X" (a prefilled lead, tasks/language.py): X is a statement of its own.
+_EN_POINT_LEAD = re.compile(
+    r"^(?:the\s+)?(?:main|key|central|most important)\s+(?:points?|ideas?|findings?|takeaways?|conclusions?|"
+    r"facts?|decisions?|arguments?)(?:\s+(?:of|in)\s+(?:the|this)\s+\w+)?\s+(?:is|are|was|were)\s*(?:that\s+|:\s*|$)",
+    re.IGNORECASE,
+)
 # "In this article, X" / "According to the text, X": X is a statement of its own.
 _EN_FRAME = re.compile(
     r"^(?:in|within|throughout)\s+(?:this|the)\s+(?:\w+\s+)?(?:text|article|passage|excerpt|document|"
@@ -49,6 +55,10 @@ _ZH_OPENER = r"(?:总之|总的来说|综上所述|总体而言|简而言之)?[�
 # "本文指出，X" / "文章认为X": X is a statement.
 _ZH_CLAUSE_LEAD = re.compile(
     rf"^{_ZH_OPENER}{_ZH_SUBJECT}(?:还|也)?(?:指出|认为|表示|强调|提出|说明|写道)(?:了)?[，,：:]?"
+)
+# "主要观点是：X" (a prefilled lead).
+_ZH_POINT_LEAD = re.compile(
+    rf"^(?:{_ZH_SUBJECT}|其)?的?(?:主要|核心|关键)?(?:观点|结论|内容|要点|事实)(?:是|为|如下|包括)[：:，,]?"
 )
 # "在本文中，X" / "根据文章，X".
 _ZH_FRAME = re.compile(
@@ -75,6 +85,65 @@ _ZH_IT_ABOUT = re.compile(
 _SUMMARY_OF = re.compile(
     r"^(?:it|this)(?:'s|\s+is)\s+(?:just\s+|only\s+|simply\s+)?(?:a|an)\s+(?:\w+\s+)?summary\b", re.I
 )
+# In a transcript what the text "discusses" is what its participants discussed: an event of the
+# meeting, as QMSum's own reference summaries state it ("The group discussed ...", "The meeting
+# was focused on ..."). So there a topic-only sentence gets that subject instead of being dropped;
+# in an article "The article discusses X" names a topic, not a statement, and goes.
+MEETING_SUBJECT = "The participants"
+_MEETING_VERBS = {  # the text's verb -> what the participants did, with what follows it
+    "discuss": "discussed",
+    "talk about": "talked about",
+    "cover": "discussed",
+    "address": "addressed",
+    "explore": "explored",
+    "focus on": "focused on",
+    "center on": "focused on",
+    "centre on": "focused on",
+    "revolve around": "discussed",
+    "deal with": "dealt with",
+    "touch on": "touched on",
+    "delve into": "discussed",
+    "examine": "examined",
+    "review": "reviewed",
+    "mention": "mentioned",
+    "highlight": "highlighted",
+    "emphasize": "emphasized",
+    "emphasise": "emphasized",
+    "stress": "stressed",
+    "describe": "described",
+    "explain": "explained",
+    "outline": "outlined",
+    "raise": "raised",
+    "present": "presented",
+    "introduce": "introduced",
+    "suggest": "suggested",
+    "propose": "proposed",
+    "note": "noted",
+    "is about": "discussed",
+    "are about": "discussed",
+    "is focused on": "focused on",
+    "is centered on": "focused on",
+}
+
+
+def _verb_pattern(verb: str) -> str:
+    """A verb phrase's inflected forms: "focus on" -> "focus(?:s|es|d|ed|ing)? on"."""
+    if verb.startswith(("is ", "are ")):
+        return verb
+    return re.sub(r"^(\w+?)(e?)\b", lambda m: f"{m.group(1)}{m.group(2)}(?:s|es|d|ed|ing)?", verb, count=1)
+
+
+_VERB_FORMS = "|".join(sorted(map(_verb_pattern, _MEETING_VERBS), key=len, reverse=True))
+_MEETING_TEXT = (
+    r"(?:the|this|that|the given|the provided|the above)\s+(?:\w+\s+){0,2}?(?:text|transcript|conversation|"
+    r"discussion|dialogue|excerpt|passage|document|snippet|extract|meeting\s+(?:excerpt|transcript|notes)|speakers?)"
+)
+_MEETING_META = re.compile(
+    rf"^{_EN_OPENER}(?:{_MEETING_TEXT}|(?P<it>it|they))\s+(?P<also>also\s+)?(?P<verb>{_VERB_FORMS})\s+"
+    r"(?:(?:a|an|the)\s+(?:discussion|conversation|overview|summary)\s+(?:of|about|on)\s+)?(?P<rest>.+)$",
+    re.IGNORECASE,
+)
+_MEETING_CLAIM = re.compile(rf"^{MEETING_SUBJECT} (?:also )?(?:{'|'.join(set(_MEETING_VERBS.values()))}) ")
 _MIN_STATEMENT_WORDS = 4
 _MIN_STATEMENT_CJK = 6
 
@@ -91,17 +160,45 @@ def _statement(rest: str) -> str | None:
     return rest[0].upper() + rest[1:]
 
 
-def meta_rewrite(sentence: str, follows_meta: bool = False) -> str | None:
+def _meeting_statement(sentence: str, follows_meta: bool) -> str | None:
+    """The transcript's "discusses X" as "The participants discussed X" (and "It also mentions X"
+    after it); None when the sentence is not of that form or X is too short to state anything."""
+    m = _MEETING_META.match(sentence)
+    if not m or (m["it"] and not follows_meta):
+        return None
+    rest = m["rest"].strip()
+    if len(rest.split()) < 2 or _EN_ABOUT.match(rest):
+        return None
+    verb = m["verb"].lower()
+    done = next(v for k, v in _MEETING_VERBS.items() if re.fullmatch(_verb_pattern(k), verb))
+    return f"{MEETING_SUBJECT} {'also ' if m['also'] else ''}{done} {rest}"
+
+
+def claim(sentence: str) -> str:
+    """What a sentence claims about the text: a meeting statement without its subject and verb
+    ("The participants discussed X" claims X; that they discussed it is what a transcript is)."""
+    m = _MEETING_CLAIM.match(sentence)
+    return sentence[m.end() :] if m else sentence
+
+
+def meta_rewrite(sentence: str, follows_meta: bool = False, transcript: bool = False) -> str | None:
     """The sentence as a statement of the text's content: unchanged when it is one, its
-    lead-in stripped when what remains is one, else None (it only describes the text).
+    lead-in stripped when what remains is one, in a `transcript` a topic sentence said of the
+    meeting ("The participants discussed X"), else None (it only describes the text).
     `follows_meta`: the sentence before described the text, so "It"/"This"/"它" is the text."""
-    leads = [_EN_CLAUSE_LEAD, _EN_FRAME, _ZH_CLAUSE_LEAD, _ZH_FRAME]
+    if transcript:
+        stated = _meeting_statement(sentence, follows_meta)
+        if stated is not None:
+            return stated
+    leads = [_EN_POINT_LEAD, _ZH_POINT_LEAD, _EN_CLAUSE_LEAD, _EN_FRAME, _ZH_CLAUSE_LEAD, _ZH_FRAME]
     if follows_meta:
         leads += [_IT_CLAUSE_LEAD, _ZH_IT_CLAUSE_LEAD]
     for lead in leads:
         m = lead.match(sentence)
         if m:
-            return _statement(sentence[m.end() :])
+            rest = sentence[m.end() :].strip()
+            stated = _meeting_statement(rest, False) if transcript else None  # "... is that the text discusses X"
+            return stated or _statement(rest)
     if _EN_ABOUT.match(sentence) or _ZH_ABOUT.match(sentence) or _SUMMARY_OF.match(sentence):
         return None
     if follows_meta and (_IT_ABOUT.match(sentence) or _ZH_IT_ABOUT.match(sentence)):

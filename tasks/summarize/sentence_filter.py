@@ -2,7 +2,9 @@
 
 A generated summary is cut into sentences; each one goes through, in order:
 1. meta-text (meta_text.py): a sentence that describes the text ("The text discusses ...",
-   "本文介绍了 ...") loses its lead-in when what remains is a statement, else it is dropped;
+   "本文介绍了 ...") loses its lead-in when what remains is a statement; in a transcript (a text
+   with speaker tags) a topic sentence is said of the meeting ("The participants discussed X",
+   its claim X checked for support); else it is dropped. List markers ("1. ") are layout;
 2. continuation: a sentence that continues the text instead of summarizing it (a speaker tag,
    a verbatim copy, a transcript's voice: fillers and first person; markup or code) is dropped;
 3. support: the span of the segment that best supports it (tasks/evidence.py); below the
@@ -16,9 +18,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks.evidence import SUPPORT_THRESHOLD, Evidence, features, split_sentences
+from tasks.evidence import SUPPORT_THRESHOLD, Evidence, Support, features, split_sentences
+from tasks.language import detect
 from tasks.prose import prose_issues, speaker_tags
-from tasks.summarize.meta_text import meta_rewrite
+from tasks.summarize.meta_text import claim, meta_rewrite
+from tasks.summarize.semantic_support import SEMANTIC_THRESHOLD, Embedder, SemanticEvidence
 
 REASONS = ("meta", "continuation", "unsupported")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
@@ -36,6 +40,9 @@ _FILLER = re.compile(
     r"we've|we'll|us|our|you|you're|your|my|me|let's)(?![\w'])|\{(?:disfmarker|vocalsound|gap)\}"
 )
 _TOKEN = re.compile(r"\w+")
+_HEAD = re.compile(r"^\W{0,2}([A-Za-z][\w .'-]{0,40}?)\s*:")
+# A list item's marker ("1. ", "2) ", "- ", "* "): the item is the sentence, the marker is layout.
+_LIST_MARKER = re.compile(r"^[ \t]*(?:(?:\d{1,2}[.)]|[-*•])[ \t]+|\d{1,2}[、．])", re.MULTILINE)
 VERBATIM_SHARE = 0.8  # a sentence this much of whose words run in the text's order is a copy
 _MIN_VERBATIM_WORDS = 6
 
@@ -53,6 +60,9 @@ def continuation(sentence: str, source: str) -> str | None:
     tags = speaker_tags(source)
     if not tags:
         return None
+    head = _HEAD.match(sentence)
+    if head and _squashed(head[1]) in {_squashed(t) for t in tags}:  # "PhD c: Right.", "Post doc E: Yeah ."
+        return "speaker_tag"
     if _verbatim(sentence, source):
         return "verbatim"
     named = sentence
@@ -61,6 +71,10 @@ def continuation(sentence: str, source: str) -> str | None:
     if _FILLER.search(named):
         return "transcript_voice"
     return None
+
+
+def _squashed(name: str) -> str:
+    return "".join(name.split()).lower()
 
 
 def _verbatim(sentence: str, source: str) -> bool:
@@ -115,15 +129,26 @@ class FilteredSummary:
 
 
 def filter_summary(
-    summary: str, segment_text: str, char_start: int, threshold: float = SUPPORT_THRESHOLD
+    summary: str,
+    segment_text: str,
+    char_start: int,
+    threshold: float = SUPPORT_THRESHOLD,
+    embedder: Embedder | None = None,
 ) -> FilteredSummary:
     """The summary's sentences checked against the segment it summarizes (tasks/evidence.py),
-    the segment starting at `char_start` in its document."""
+    the segment starting at `char_start` in its document. With an `embedder`, an English
+    segment's support is the better of the lexical and the semantic score (semantic_support.py),
+    held to SEMANTIC_THRESHOLD, the threshold calibrated for that maximum."""
     result = FilteredSummary()
     evidence = Evidence(segment_text, char_start)
+    semantic = None
+    if embedder is not None and detect(segment_text) == "en":
+        semantic = SemanticEvidence(evidence, embedder, max_units=1)
+        threshold = max(threshold, SEMANTIC_THRESHOLD)
+    transcript = bool(speaker_tags(segment_text))
     follows_meta = False
-    for raw in split_sentences(summary):
-        sentence = meta_rewrite(raw, follows_meta)
+    for raw in split_sentences(_LIST_MARKER.sub("", summary)):
+        sentence = meta_rewrite(raw, follows_meta, transcript)
         follows_meta = sentence != raw
         if sentence is None:
             result.removed["meta"] += 1
@@ -131,7 +156,7 @@ def filter_summary(
             continue
         result.rewritten += sentence != raw
         reason = "continuation" if continuation(sentence, segment_text) else None
-        support = evidence.support(sentence) if reason is None else None
+        support = _support(evidence, semantic, claim(sentence)) if reason is None else None
         if support is not None and support.score < threshold:
             reason = "unsupported"
         if reason or support is None:
@@ -140,6 +165,15 @@ def filter_summary(
             continue
         result.kept.append(KeptSentence(sentence, support.char_start, support.char_end, support.score))
     return result
+
+
+def _support(evidence: Evidence, semantic: SemanticEvidence | None, text: str) -> Support:
+    """The lexical support, or the semantic one (cosine similarity) when it scores higher."""
+    lexical = evidence.support(text)
+    if semantic is None:
+        return lexical
+    (meaning,) = semantic.supports([text])
+    return meaning if meaning.score > lexical.score else lexical
 
 
 def evidence_rows(filtered: FilteredSummary, segment: dict[str, Any], model: str) -> list[dict[str, Any]]:

@@ -28,7 +28,14 @@ from tasks.inference.engines import DEFAULT_ENGINE, check_engine, decoder_tokens
 from tasks.inference.frames import special_frame
 from tasks.inference.models import ModelRef, load_model, load_tokenizer
 from tasks.inference.worker import plain_backend
-from tasks.language import DEFAULT_LANGUAGE, INSTRUCTIONS, detect, instruction, prompt_fingerprint, prompt_language
+from tasks.language import (
+    DEFAULT_LANGUAGE,
+    INSTRUCTIONS,
+    Instruction,
+    detect,
+    instruction,
+    prompt_fingerprint,
+)
 from tasks.prose import prose_issues, repair_summary
 from tasks.summarize.repeats import allowed_scripts, no_repeat_in_output, vocabulary_scripts
 from tasks.summarize.sentence_filter import evidence_rows, filter_summary, sentence_columns, sentence_counts
@@ -36,12 +43,14 @@ from tasks.tables import pending_segments
 
 # 5: the instruction in the text's language (tasks/language.py), a script-keeping repeat ban
 # (tasks/summarize/repeats.py), and only checked sentences stored, with their evidence
-# (sentence_filter.py); the wording itself is fingerprinted into model_id.
-PROMPT_VERSION = "6"
+# (sentence_filter.py); the wording itself is fingerprinted into model_id. 7: a prefilled
+# content-first lead, and the filter says a transcript's topic sentences of the meeting.
+PROMPT_VERSION = "7"
 _MARKER = "\x00LONGDOC_TEXT\x00"
 DEFAULT_MAX_NEW_TOKENS = 80
 NO_REPEAT_NGRAM = 4
 DEFAULT_SUMMARY_SEGMENT_TOKENS = 1024
+Prompt = tuple[str, str] | Instruction  # a benchmark's own (system, user) or a whole instruction
 
 
 @dataclass(frozen=True)
@@ -66,24 +75,30 @@ def prompt_frame(
     tokenizer: Any,
     kind: str,
     model_type: str = "",
-    prompt: tuple[str, str] | None = None,
+    prompt: Prompt | None = None,
     language: str = DEFAULT_LANGUAGE,
 ) -> tuple[list[int], list[int]]:
     """The token ids the model sees before and after the text of a segment; `prompt` is a
-    (system, user) pair for decoders, the segment prompt in `language` when None."""
+    (system, user) pair or an Instruction for decoders, the segment prompt in `language` when
+    None. An instruction's lead (the assistant's first words) ends the frame."""
     if kind == "decoder":
-        own = instruction(language)
-        system, user = prompt or (own.system, own.user)
+        own = _instruction(prompt, language)
         messages = [
-            {"role": "system", "content": system},
-            {"role": "user", "content": user.format(text=_MARKER)},
+            {"role": "system", "content": own.system},
+            {"role": "user", "content": own.user.format(text=_MARKER)},
         ]
         rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        before, after = rendered.split(_MARKER)
+        before, after = (rendered + own.lead).split(_MARKER)
         encode = tokenizer(before, add_special_tokens=False)["input_ids"]
         return list(encode), list(tokenizer(after, add_special_tokens=False)["input_ids"])
     # seq2seq: the tokenizer's own special tokens around the text (and T5's task prefix)
     return special_frame(tokenizer, "summarize: " if model_type == "t5" else "")
+
+
+def _instruction(prompt: Prompt | None, language: str) -> Instruction:
+    if prompt is None:
+        return instruction(language)
+    return prompt if isinstance(prompt, Instruction) else Instruction(*prompt)
 
 
 def frame_overhead(ref: ModelRef) -> int:
@@ -119,7 +134,7 @@ def summarize_texts(
     progress: Progress | None = None,
     limits: BatchLimits | None = None,
     static_cache: bool = False,
-    prompt: tuple[str, str] | None = None,
+    prompt: Prompt | None = None,
     cancel: Cancellation = CANCELLATION,
     decoding: Decoding | None = None,
     engine: str | None = None,
@@ -138,15 +153,13 @@ def summarize_texts(
     )
     decoder = spec.ref.kind == "decoder"
     languages = [detect(text) for text in texts]
-    frames = {
-        lang: prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), prompt, lang)
-        for lang in {prompt_language(lang) for lang in languages}
-    }
+    asked = {lang: _instruction(prompt, lang) for lang in set(languages)}  # a text's own prompt and lead
+    frames = {own: prompt_frame(tokenizer, spec.ref.kind, _model_type(spec.ref), own) for own in set(asked.values())}
     rows, truncated = [], []
     # the worker's plain copy: a per-call split_special_tokens would set it on the shared tokenizer
     encoded = [e.ids for e in plain_backend(tokenizer).encode_batch(list(texts), add_special_tokens=False)]
     for ids, lang in zip(encoded, languages, strict=True):
-        before, after = frames[prompt_language(lang)]
+        before, after = frames[asked[lang]]
         room = spec.max_input_tokens - len(before) - len(after)
         truncated.append(max(0, len(ids) - room))
         rows.append(before + list(ids[:room]) + after)
@@ -197,12 +210,23 @@ def summarize_texts(
         outputs = [_decode(tokenizer, tokens, eos, pad_id) for tokens in new_tokens]
     else:
         outputs = run_batched(lengths, run, limits, progress, cancel)
-    # Repaired right away against the text it summarizes: no speaker tag of that text, no
-    # template remnant, no repeated sentence (what a repair cannot fix is counted later).
+    # The prefilled lead is part of the answer. Repaired right away against the text it
+    # summarizes: no speaker tag of that text, no template remnant, no repeated sentence (what a
+    # repair cannot fix is counted later).
+    leads = [asked[lang].lead if decoder else "" for lang in languages]
+    answers = [_after_lead(lead, text) for lead, (text, _, _) in zip(leads, outputs, strict=True)]
     return [
-        Summary(repair_summary(text, source), len(row), n_out, cut, hit, text, lang)
-        for (text, n_out, hit), row, cut, source, lang in zip(outputs, rows, truncated, texts, languages, strict=True)
+        Summary(repair_summary(answer, source), len(row), n_out, cut, hit, answer, lang)
+        for answer, (_, n_out, hit), row, cut, source, lang in zip(
+            answers, outputs, rows, truncated, texts, languages, strict=True
+        )
     ]
+
+
+def _after_lead(lead: str, text: str) -> str:
+    """The answer with its prefilled lead: decoding strips the space a word after it begins with."""
+    spaced = lead and text and lead[-1].isascii() and not lead[-1].isspace() and text[0].isascii() and text[0].isalnum()
+    return f"{lead} {text}" if spaced else lead + text
 
 
 def stop_on(cancel: Cancellation) -> Any:

@@ -52,7 +52,9 @@ def test_script_of_letters_and_non_letters() -> None:
 
 def test_chinese_text_gets_the_chinese_instruction_and_unlisted_languages_english() -> None:
     assert "请用两三句话概括上文" in instruction("zh").user
-    assert instruction("ru") == INSTRUCTIONS["en"]
+    # the English wording, but no English words prefilled into a Russian answer
+    assert (instruction("ru").system, instruction("ru").user) == (INSTRUCTIONS["en"].system, INSTRUCTIONS["en"].user)
+    assert instruction("ru").lead == "" and INSTRUCTIONS["en"].lead and INSTRUCTIONS["zh"].lead.startswith("主要")
     assert "{text}" in instruction("zh").user and "{text}" in instruction("en").user
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from storage import warehouse
 from storage.datasets import Store
 from tasks.evidence import SUPPORT_THRESHOLD, Evidence, split_sentences
-from tasks.summarize.meta_text import meta_rewrite
+from tasks.summarize.meta_text import claim, meta_rewrite
 from tasks.summarize.sentence_filter import continuation, filter_summary, sentence_counts
 from tasks.summarize.summarize import Summary, checked_rows
 from tests.conftest import document_row
@@ -30,6 +30,7 @@ DESCRIBING = [
     "本文介绍了大语言模型上下文长度的扩展方法。",
     "这篇文章讨论了位置编码的几种改进。",
     "总的来说，本文探讨了长文本建模的挑战。",
+    "The main facts are:",
 ]
 # A lead-in before a statement: the statement stays.
 REWRITTEN = {
@@ -38,6 +39,10 @@ REWRITTEN = {
     "According to the transcript, the budget is twelve Euros fifty.": "The budget is twelve Euros fifty.",
     "文章指出，位置插值可以把上下文窗口扩展到三万两千个词元。": "位置插值可以把上下文窗口扩展到三万两千个词元。",
     "在本文中，作者用稀疏注意力降低了长序列的计算成本。": "作者用稀疏注意力降低了长序列的计算成本。",
+    # a lead the prompt prefills, or the model writes when asked for the main facts
+    "The main point is that the remote should be cheap and yellow.": "The remote should be cheap and yellow.",
+    "文本的主要事实是，位置插值可以扩展上下文窗口。": "位置插值可以扩展上下文窗口。",
+    "主要观点是：稀疏注意力降低了长序列的计算成本。": "稀疏注意力降低了长序列的计算成本。",
 }
 # Statements of content, some of them QMSum reference sentences: untouched.
 STATEMENTS = [
@@ -82,6 +87,86 @@ def test_after_a_sentence_about_the_text_its_pronoun_is_the_text() -> None:
     assert meta_rewrite("它还介绍了稀疏注意力。", follows_meta=True) is None
 
 
+# Qwen2.5-Coder-0.5B on QMSum excerpts (benchmarks/evidence_before_after.py): in a transcript what
+# the text "discusses" is what the meeting discussed, said as QMSum's references say it.
+MEETING_REWRITES = {
+    "The text discusses the development of a tool for parsing XML data.": (
+        "The participants discussed the development of a tool for parsing XML data."
+    ),
+    "The conversation revolves around the budget of the new remote control.": (
+        "The participants discussed the budget of the new remote control."
+    ),
+    "The transcript is about the design of a remote control.": (
+        "The participants discussed the design of a remote control."
+    ),
+    "Overall, the speakers emphasize the need for a larger battery.": (
+        "The participants emphasized the need for a larger battery."
+    ),
+}
+
+
+@pytest.mark.parametrize(("sentence", "statement"), MEETING_REWRITES.items())
+def test_in_a_transcript_a_topic_sentence_is_said_of_the_meeting(sentence: str, statement: str) -> None:
+    assert meta_rewrite(sentence, transcript=True) == statement
+    assert meta_rewrite(sentence) is None  # of an article it names a topic only: dropped
+    assert claim(statement) == statement.split(" ", 3)[3]  # the participants' verb is not the claim
+
+
+def test_in_a_transcript_only_content_gets_the_meetings_subject() -> None:
+    # nothing left to state, or a description of the text's form: still dropped
+    assert meta_rewrite("The text discusses bleeping.", transcript=True) is None
+    assert meta_rewrite("The transcript is a conversation between four people.", transcript=True) is None
+    assert meta_rewrite("The text provides an overview of the meeting.", transcript=True) is None
+    # "It" is the text only after a sentence about the text
+    it = "It also mentions the need for a new remote control."
+    assert meta_rewrite(it, follows_meta=True, transcript=True) == (
+        "The participants also mentioned the need for a new remote control."
+    )
+    assert meta_rewrite(it, transcript=True) == it
+    # a lead-in before a statement is still stripped, a statement left as it is
+    assert meta_rewrite("The text argues that the battery is too small.", transcript=True) == (
+        "The battery is too small."
+    )
+    for sentence in STATEMENTS:
+        assert meta_rewrite(sentence, transcript=True) == sentence
+
+
+def test_a_transcript_summary_keeps_its_rewritten_content_with_the_claims_span() -> None:
+    summary = (
+        "The text discusses how easy it should be to bleep things out. "
+        "It also highlights that the error rate went down on the far-field microphones."
+    )
+    checked = filter_summary(summary, TRANSCRIPT, 0)
+    assert [k.sentence for k in checked.kept] == [
+        "The participants discussed how easy it should be to bleep things out.",
+        "The participants also highlighted that the error rate went down on the far-field microphones.",
+    ]
+    assert checked.rewritten == 2 and sum(checked.removed.values()) == 0
+    first, second = checked.kept
+    assert "bleep" in TRANSCRIPT[first.char_start : first.char_end]
+    assert "error rate" in TRANSCRIPT[second.char_start : second.char_end]
+    # over an article the topic sentence is dropped; "It highlights that X" states X
+    article = TRANSCRIPT.replace("Grad C: ", "").replace("PhD D: ", "").replace("Professor B: ", "")
+    on_article = filter_summary(summary, article, 0)
+    assert on_article.removed["meta"] == 1
+    assert [k.sentence for k in on_article.kept] == ["The error rate went down on the far-field microphones."]
+
+
+def test_list_markers_are_layout_not_sentences() -> None:
+    summary = "1. The budget was approved by the board.\n2. The remote costs twelve Euros.\n- Rubber buttons."
+    text = "The board approved the budget. The remote costs twelve Euros and has rubber buttons."
+    checked = filter_summary(summary, text, 0)
+    assert [k.sentence for k in checked.kept][:2] == [
+        "The budget was approved by the board.",
+        "The remote costs twelve Euros.",
+    ]
+    assert len(checked.kept) + sum(checked.removed.values()) == 3
+    # a minus sign or a number that starts a line is not a marker
+    assert [k.sentence for k in filter_summary("-5 degrees were measured at noon.", "At noon -5 degrees.", 0).kept] == [
+        "-5 degrees were measured at noon."
+    ]
+
+
 TRANSCRIPT = (
     "Grad C: Yeah , we had a long discussion about how much w how easy we want to make it for people to bleep"
     " things out .\nPhD D: So what do we think a good size would be for this ?\n"
@@ -93,6 +178,9 @@ def test_transcript_continuations_are_told_from_summaries() -> None:
     # from `make demo` on main: the transcript continued
     assert continuation("Uh, what do we think a good size would be for this? Ah, we're looking for a", TRANSCRIPT)
     assert continuation("PhD D: It doesn't move.", TRANSCRIPT) == "speaker_tag"
+    # Qwen's list of turns: the tag misspelt, in case or spacing, is still the speaker's
+    assert continuation("PhD d: Right.", TRANSCRIPT) == "speaker_tag"
+    assert continuation("Ph D D: Right.", TRANSCRIPT) == "speaker_tag"
     copied = "The recognizer runs on the far-field microphones, and the error rate went down."
     assert continuation(copied, TRANSCRIPT) == "verbatim"
     assert continuation("Yeah, I think we should try the far-field microphones.", TRANSCRIPT) == "transcript_voice"
@@ -225,4 +313,4 @@ def test_kept_sentences_lie_in_their_segment_with_support_and_all_are_counted(se
     for kept in checked.kept:
         assert char_start <= kept.char_start < kept.char_end <= char_start + len(segment)
         assert kept.support >= SUPPORT_THRESHOLD
-        assert Evidence(segment, char_start).support(kept.sentence).score == kept.support
+        assert Evidence(segment, char_start).support(claim(kept.sentence)).score == kept.support

@@ -23,7 +23,7 @@ def test_decoder_prompt_wraps_the_text_in_the_chat_template(tiny_llama) -> None:
     tokenizer = load_tokenizer(ref.path)
     before, after = prompt_frame(tokenizer, "decoder")
     assert tokenizer.decode(before).startswith("<|im_start|>system")
-    assert tokenizer.decode(after).endswith("<|im_start|>assistant\n")
+    assert tokenizer.decode(after).endswith("<|im_start|>assistant\nThe main point is that")  # its lead
 
 
 def test_seq2seq_frame_is_the_special_tokens(tiny_bart) -> None:
@@ -98,7 +98,10 @@ def test_every_summary_is_repaired_against_the_text_it_summarizes(tiny_llama, mo
     monkeypatch.setattr(summarize, "_decode", lambda *args: (written, 20, False))
     transcript = "Grad C: we should order the new microphones .\nPhD A: they cost fifty euros each .\n"
     spec = SummarizerSpec(resolve(tiny_llama, "summarizer"), max_new_tokens=4)
-    on_transcript, on_prose = summarize_texts(spec, [transcript, "The committee met on Tuesday."], "cpu")
+    from tasks.language import INSTRUCTIONS
+
+    unled = (INSTRUCTIONS["en"].system, INSTRUCTIONS["en"].user)  # the repair alone, no lead before it
+    on_transcript, on_prose = summarize_texts(spec, [transcript, "The committee met on Tuesday."], "cpu", prompt=unled)
     assert on_transcript.text == "The team agreed to order two."
     # a text without turns has no speakers: its summary keeps "Grad C:", loses the remnant
     assert on_prose.text == "Grad C: we should order the new microphones .\nThe team agreed to order two."
@@ -116,6 +119,7 @@ def test_chinese_text_is_asked_in_chinese_and_its_language_stored(tiny_llama) ->
     chinese, english = "东京开会了。预算讨论了。", "The committee met on Tuesday."
     zh, en = summarize_texts(spec, [chinese, english], "cpu")
     assert (zh.language, en.language) == ("zh", "en")
+    assert zh.raw.startswith("主要观点是：") and en.raw.startswith("The main point is that")  # each its own lead
     encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
     assert zh.n_input_tokens == len(zh_before) + len(encode(chinese)) + len(zh_after)
     assert en.n_input_tokens == len(en_before) + len(encode(english)) + len(en_after)
@@ -150,3 +154,23 @@ def test_decoding_paths_give_the_same_summaries_in_order(tiny_llama) -> None:
         Decoding(continuous=True, prefix_cache=True),
     ):
         assert summarize_texts(spec, texts, "cpu", limits=limits, decoding=decoding) == alone, decoding
+
+
+def test_a_prefilled_lead_ends_the_prompt_and_begins_the_summary(tiny_llama, monkeypatch) -> None:
+    import tasks.summarize.summarize as summarize
+    from tasks.language import Instruction
+
+    ref = resolve(tiny_llama, "summarizer")
+    tokenizer = load_tokenizer(ref.path)
+    plain = Instruction("You summarize.", "{text}\nSummarize it.")
+    led = Instruction(plain.system, plain.user, "1.")
+    _, after = prompt_frame(tokenizer, "decoder", prompt=plain)
+    _, led_after = prompt_frame(tokenizer, "decoder", prompt=led)
+    assert tokenizer.decode(led_after) == tokenizer.decode(after) + "1."
+    # decoding strips the space the answer starts with: the lead gets it back, a CJK answer none
+    written = iter(["The budget was approved.", "预算通过了。"])
+    monkeypatch.setattr(summarize, "_decode", lambda *args: (next(written), 5, False))
+    spec = SummarizerSpec(ref, max_new_tokens=4)
+    english, chinese = summarize_texts(spec, ["The committee met.", "委员会开会了。"], "cpu", prompt=led)
+    assert (english.raw, english.text) == ("1. The budget was approved.", "1. The budget was approved.")
+    assert chinese.raw == "1.预算通过了。"
