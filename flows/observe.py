@@ -21,6 +21,9 @@ PROGRESS_SECONDS = 2.0  # the least time between two progress log lines of one t
 # stages around it slower, 0.5 s per run in all at 2 s (BENCHMARKS.md); the flow moves it to
 # 100 when every shard is done.
 ARTIFACT_SECONDS = 10.0
+# Rows of the document-results table artifact: a run of 500k documents must not build (and send
+# the server) a table of 500k rows; the lake has them all.
+ARTIFACT_DOCUMENTS = 1000
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,10 @@ def publish_artifacts(store: Store, report: RunReport, doc_ids: list[str]) -> No
     create_markdown_artifact(
         run_report.run_summary_markdown(report, rejects), key="longdoc-run-summary", description="What the run did"
     )
-    rows = run_report.document_result_rows(store, report.config_id or "", doc_ids)
+    shown = doc_ids[:ARTIFACT_DOCUMENTS]
+    rows = run_report.document_result_rows(store, report.config_id or "", shown)
     if rows:
-        create_table_artifact(rows, key="longdoc-document-results", description="Document results of this run")
+        description = "Document results of this run"
+        if len(doc_ids) > len(shown):
+            description += f" (its first {len(shown):,} documents of {len(doc_ids):,}; `longdoc query` has all)"
+        create_table_artifact(rows, key="longdoc-document-results", description=description)

@@ -108,7 +108,9 @@ class ProcessParams(BaseModel):
         default=DEFAULT_RETAIN_DAYS, gt=0, description="Days of lake snapshots a compaction keeps."
     )
     shard_documents: int = Field(
-        default=DEFAULT_SHARD_DOCUMENTS, ge=1, description="Documents per shard, the unit of work tracked."
+        default=DEFAULT_SHARD_DOCUMENTS,
+        ge=1,
+        description="Documents per shard at most (8M characters cut one sooner), the unit of work tracked.",
     )
 
     def make_plan(self) -> Plan:

@@ -14,6 +14,7 @@ are for the work that may fail and be retried.
 from __future__ import annotations
 
 import time
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +53,8 @@ RETRIES: dict[str, Any] = {
 # Whether a shard stage is done is decided in the task, from the lake (unless_done);
 # ingest decides from what is stored too (tasks/ingest/catalog.py).
 SHARD_TASK: dict[str, Any] = {**RETRIES, "cache_policy": NO_CACHE}
+
+SHARDS_IN_FLIGHT = 32  # the least; see shards_in_flight
 
 
 @task(name="plan-ingest", **SHARD_TASK)
@@ -180,9 +183,12 @@ def run_shards(
     wanted = pipeline.shard_stages(plan)
     progress = observe.start_progress(run_id, len(shards) * len(pipeline.INFERENCE.intersection(wanted)))
     gpu = gpu_annotation(params)
-    per_shard: list[dict[str, Any]] = []
+    in_flight: deque[dict[str, Any]] = deque()
+    results: list[RunResults] = []
     unit = 0
     for shard in shards:  # submitted shard by shard, so the first results land early
+        if len(in_flight) >= shards_in_flight(params):  # the oldest shard's results, its futures let go
+            results.append(_shard_results(in_flight.popleft()))
         common = {"params": params, "store": store, "plan": plan, "shard": shard, "run_id": run_id}
         futures: dict[str, Any] = {}
         for stage in wanted:
@@ -194,10 +200,21 @@ def run_shards(
                 unit += 1
             else:
                 futures[stage] = runner.submit(STAGE_TASKS[stage], common, wait_for=wait_for)
-        per_shard.append(futures)
-    results = [RunResults(**{stage: f.result() for stage, f in futures.items()}) for futures in per_shard]
+        in_flight.append(futures)
+    results.extend(_shard_results(futures) for futures in in_flight)
     observe.finish_progress(progress)
     return pipeline.add_up(results)
+
+
+def shards_in_flight(params: ProcessParams) -> int:
+    """How many shards are submitted ahead of the oldest unfinished one: enough to keep every
+    worker busy (a scheduler's address may hide many), few enough that the task runs held
+    (futures, states, parameters) do not grow with the run."""
+    return max(SHARDS_IN_FLIGHT, 4 * params.workers)
+
+
+def _shard_results(futures: dict[str, Any]) -> RunResults:
+    return RunResults(**{stage: future.result() for stage, future in futures.items()})
 
 
 @flow(name="process-documents", log_prints=True)

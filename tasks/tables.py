@@ -23,7 +23,7 @@ def pending_segments(
     """How many segments of these documents have no row in `results_table` for this model, and
     those segments (id, doc_id, char_start, text) in chunks, so memory stays flat however many there are."""
     where = {"segmenter": segmenter_id, "doc_id": doc_ids}
-    done = store.read(results_table, columns=["segment_id"], where={"model": model_id})
+    done = store.read(results_table, columns=["segment_id"], where={"model": model_id, "doc_id": doc_ids})
     finished = set(done.column("segment_id").to_pylist())
     ids = store.read("segments", columns=["segment_id"], where=where).column("segment_id").to_pylist()
     todo = {i for i in ids if i not in finished}

@@ -10,7 +10,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,8 +213,10 @@ def _record(uri: str, number: int, record: Any, fmt: str, limits: Limits, where:
     return doc
 
 
-def _jsonl_records(uri: str, text: str, limits: Limits, first_number: int = 0) -> Iterator[Document]:
-    seen: dict[str, str] = {}
+def _jsonl_records(
+    uri: str, text: str, limits: Limits, first_number: int = 0, seen: dict[str, str] | None = None
+) -> Iterator[Document]:
+    seen = {} if seen is None else seen
     for number, line in enumerate(text.splitlines(), start=first_number):
         if not line.strip():
             continue
@@ -237,24 +239,42 @@ def _parquet_records(uri: str, data: bytes, limits: Limits) -> Iterator[Document
     yield from _table_records(uri, table, limits)
 
 
-def _table_records(uri: str, table: Any, limits: Limits, first_number: int = 0) -> Iterator[Document]:
+def _table_records(
+    uri: str, table: Any, limits: Limits, first_number: int = 0, seen: dict[str, str] | None = None
+) -> Iterator[Document]:
     if "text" not in table.column_names:
         raise RejectedInput("bad-record", "Parquet file has no 'text' column")
-    seen: dict[str, str] = {}
+    seen = {} if seen is None else seen
     for number, record in enumerate(table.to_pylist(), start=first_number):
         yield _record(uri, number, record, "parquet", limits, f"{uri}#{number}", seen)
 
 
-def read_record_range(uri: str, records: Any, first_number: int, limits: Limits) -> Iterator[Document]:
+def read_record_range(
+    uri: str, records: Any, first_number: int, limits: Limits, taken: Mapping[str, str] | None = None
+) -> Iterator[Document]:
     """The documents of a range of a record file whose first record is number `first_number`
     of the file: `records` is the range's JSONL bytes (whole lines, UTF-8, no byte-order mark) or its Parquet rows
-    (a pyarrow Table). Numbers, ids and `source_uri`s are those a whole-file read gives; an id
-    taken by a record of another range is not seen (each range checks its own)."""
+    (a pyarrow Table). Numbers, ids and `source_uri`s are those a whole-file read gives. `taken`
+    maps the `source_uri`s that records of earlier ranges claimed to the first claimer's place
+    (`record_claims`): a record of this range with such an id is a `duplicate-id` reject, as in
+    a whole-file read."""
+    seen = dict(taken or {})
     if isinstance(records, bytes):
         text = records.decode("utf-8")  # the caller leaves out a byte-order mark
-        docs = _jsonl_records(uri, text, limits, first_number)
+        docs = _jsonl_records(uri, text, limits, first_number, seen)
     else:
-        docs = _table_records(uri, records, limits, first_number)
+        docs = _table_records(uri, records, limits, first_number, seen)
     for doc in docs:
         doc.text = normalize_newlines(doc.text)
         yield doc
+
+
+def record_claims(uri: str, records: Any, first_number: int, limits: Limits) -> dict[str, str]:
+    """The `source_uri`s the records of one range claim (the first record of each id that is a
+    document), each mapped to its claimer's place (`<uri>#line-N` / `<uri>#N`), in file order."""
+    seen: dict[str, str] = {}
+    docs = _jsonl_records if isinstance(records, bytes) else _table_records
+    data = records.decode("utf-8") if isinstance(records, bytes) else records
+    for _ in docs(uri, data, limits, first_number, seen):
+        pass
+    return seen

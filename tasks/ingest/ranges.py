@@ -19,7 +19,7 @@ from typing import Any
 
 from storage.inputs import InputFile
 from tasks.formats.limits import MIB, Limits, RejectedInput
-from tasks.formats.readers import decode
+from tasks.formats.readers import decode, record_claims
 
 RANGE_BYTES = 16 * MIB  # a JSONL range's bytes; also what makes a record file worth cutting
 RANGE_RECORDS = 20_000  # a Parquet range's rows (whole row groups)
@@ -161,3 +161,22 @@ def records_before(item: InputFile, records: RecordRange, parquet: bool) -> Iter
                     piece = piece[3:]
                 yield piece, lines
                 lines += len(piece.decode("utf-8").splitlines())  # counted as `_add_range` counts
+
+
+def taken_before(item: InputFile, ranges: list[RecordRange], limits: Limits) -> list[tuple[tuple[str, str], ...]]:
+    """For each range, the ids of its records that a record of an earlier range claimed first
+    (`source_uri` -> the claimer's place): what the range's reader must treat as taken, so a
+    duplicate id across ranges is the `duplicate-id` reject of a whole-file read, whichever
+    shard reads which range first. The planner parses the file once for this, a range at a
+    time, keeping each id once (the parts after the file's URI: `id` -> `line-N`)."""
+    parquet = item.path.lower().endswith(".parquet")
+    prefix = f"{item.uri}#"
+    first: dict[str, str] = {}
+    taken: list[tuple[tuple[str, str], ...]] = []
+    for records in ranges:
+        claims = record_claims(item.uri, read_range(item, records, parquet), records.first_record, limits)
+        ids = {uri[len(prefix) :]: place[len(prefix) :] for uri, place in claims.items()}
+        taken.append(tuple((prefix + i, prefix + first[i]) for i in ids if i in first))
+        for i, place in ids.items():
+            first.setdefault(i, place)
+    return taken

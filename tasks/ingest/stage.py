@@ -219,7 +219,7 @@ def _seed_uri_numbers(run: ShardRun, unit: IngestUnit) -> None:
 def _add_documents(run: ShardRun, uri: str, reader: Callable[..., Any], records: Any, unit: IngestUnit) -> list[str]:
     assert unit.records is not None
     doc_ids: list[str] = []
-    for doc in reader(uri, records, unit.records.first_record, run.limits):
+    for doc in reader(uri, records, unit.records.first_record, run.limits, dict(unit.taken)):
         _add(run, doc, unit.sha256, doc_ids)
     return doc_ids
 

@@ -17,7 +17,7 @@ from storage.datasets import Store
 from storage.inputs import BadInput, InputFile, expand_inputs
 from tasks.formats.limits import MIB, Limits
 from tasks.ingest import catalog
-from tasks.ingest.ranges import RecordRange, cut_record_file, worth_cutting
+from tasks.ingest.ranges import RecordRange, cut_record_file, taken_before, worth_cutting
 from tasks.redact import RedactSettings, scrub_uri
 
 DEFAULT_SHARD_FILES = 2000  # files (or record ranges) per ingest shard
@@ -36,6 +36,9 @@ class IngestUnit:
     # With --redact: another input's name redacts to the same stored URI, so the inbox row
     # stored under it may be the other file's: neither is taken for the other (read again).
     shared_name: bool = False
+    # A cut file's ids that records of earlier ranges claimed (`source_uri`, the claimer's
+    # place): this range rejects them as `duplicate-id`, as a whole-file read does.
+    taken: tuple[tuple[str, str], ...] = ()
 
     @property
     def size(self) -> int:
@@ -111,7 +114,7 @@ def plan_ingest(
     units: list[IngestUnit] = []
     for item in found.files:
         if item.uri in large:
-            units.extend(_units(item, priors.get(names[item.uri]), settings))
+            units.extend(_units(item, priors.get(names[item.uri]), settings, limits))
         else:
             units.append(IngestUnit(item, shared_name=names[item.uri] in shared))
     current: list[IngestUnit] = []
@@ -127,7 +130,7 @@ def plan_ingest(
     return plan
 
 
-def _units(item: InputFile, prior: dict[str, Any] | None, settings: str) -> list[IngestUnit]:
+def _units(item: InputFile, prior: dict[str, Any] | None, settings: str, limits: Limits) -> list[IngestUnit]:
     """A record file's ranges when it changed since last read; else the whole file, which its
     shard skips (unchanged) or hashes and remembers (touched)."""
     if unchanged(prior, item, settings):
@@ -136,4 +139,11 @@ def _units(item: InputFile, prior: dict[str, Any] | None, settings: str) -> list
     if cut is None or (prior is not None and same_settings(prior, settings) and prior["content_sha256"] == cut[0]):
         return [IngestUnit(item)]
     sha256, ranges = cut
-    return [IngestUnit(item, records, part, len(ranges), sha256) for part, records in enumerate(ranges)]
+    try:
+        taken = taken_before(item, ranges, limits)
+    except Exception:  # any type (a file changed under the planner, a reader's bug): read whole, judged so
+        return [IngestUnit(item)]
+    return [
+        IngestUnit(item, records, part, len(ranges), sha256, taken=ids)
+        for part, (records, ids) in enumerate(zip(ranges, taken, strict=True))
+    ]

@@ -17,6 +17,7 @@ from storage.runlog import UnknownRun
 from storage.warehouse import WarehouseError, query
 
 TREND_RUNS = 20  # past runs in the label trend
+DOCUMENTS_LISTED = 50  # the run's longest documents the page lists (a run may have 500k)
 
 
 class ReportError(Exception):
@@ -56,6 +57,7 @@ class ReportData:
     rejects_by_reason: dict[str, int]
     document: DocumentView | None
     documents: list[tuple[str, str, int]] = field(default_factory=list)  # (doc_id, title, n_chars)
+    documents_total: int = 0  # the run's documents, of which `documents` lists the longest
 
 
 def literal(value: str) -> str:
@@ -123,8 +125,9 @@ def load_report(store: Store, run_id: str | None = None, doc_id: str | None = No
     )
     documents = read(
         "SELECT d.doc_id, coalesce(d.title, d.source_uri, d.doc_id) AS title, d.n_chars FROM document_results dr "
-        f"JOIN documents d USING (doc_id) WHERE {scope} ORDER BY d.n_chars DESC, d.doc_id",
+        f"JOIN documents d USING (doc_id) WHERE {scope} ORDER BY d.n_chars DESC, d.doc_id LIMIT {DOCUMENTS_LISTED}",
     )
+    total = read(f"SELECT count(*) AS n FROM document_results dr WHERE {scope}")
     chosen = doc_id or (documents[0]["doc_id"] if documents else None)
     return ReportData(
         run_id=run_id,
@@ -139,6 +142,7 @@ def load_report(store: Store, run_id: str | None = None, doc_id: str | None = No
         rejects_by_reason=_rejects_by_reason(_json(run["counts"]), rejects),
         document=_document(store, chosen, config_id, as_of) if chosen else None,
         documents=[(r["doc_id"], r["title"], int(r["n_chars"] or 0)) for r in documents],
+        documents_total=int(total[0]["n"]) if total else len(documents),
     )
 
 

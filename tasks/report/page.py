@@ -8,10 +8,9 @@ import base64
 from html import escape
 
 from tasks.report.charts import Chart
-from tasks.report.data import ReportData
+from tasks.report.data import DOCUMENTS_LISTED, ReportData
 
 PAGE_TITLE = "longdoc run report"
-DOCUMENTS_LISTED = 50
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222;background:#fafafa}
@@ -81,11 +80,8 @@ def _documents_table(data: ReportData) -> str:
         f"<tr><td><code>{escape(doc_id)}</code></td><td>{escape(title)}</td><td>{n:,}</td></tr>"
         for doc_id, title, n in shown
     )
-    more = (
-        f"<p class='meta'>{len(data.documents) - len(shown)} more not listed.</p>"
-        if len(data.documents) > len(shown)
-        else ""
-    )
+    total = max(data.documents_total, len(data.documents))
+    more = f"<p class='meta'>{total - len(shown)} more not listed.</p>" if total > len(shown) else ""
     return (
         "<h2>Documents of the run</h2>"
         "<p class='meta'>Another document: <code>longdoc report RUN_ID --doc-id DOC_ID</code></p>"

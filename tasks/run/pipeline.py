@@ -44,8 +44,14 @@ RESULTS: dict[str, type[StageResult]] = {
 
 
 def shard_stages(plan: Plan) -> list[str]:
-    """The stages this plan runs on every shard, in order: no classify without a classifier."""
-    wanted = {"classify": plan.classifier is not None, "summarize": plan.summarizer is not None}
+    """The stages this plan runs on every shard, in order: no classify without a classifier, no
+    segment without a model to segment for (a stage with no work still costs a task run and
+    its lake transactions)."""
+    wanted = {
+        "segment": plan.classifier_segments is not None or plan.summarizer_segments is not None,
+        "classify": plan.classifier is not None,
+        "summarize": plan.summarizer is not None,
+    }
     return [stage for stage in STAGES if wanted.get(stage, True)]
 
 

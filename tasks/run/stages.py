@@ -72,8 +72,10 @@ def summarize(
 
 
 def pending_documents(store: Store, plan: Plan, doc_ids: list[str]) -> list[str]:
-    """The documents that have no result for this configuration yet."""
-    done = store.read("document_results", columns=["doc_id"], where={"config_id": plan.config_id})
+    """The documents that have no result for this configuration yet (asked for these documents
+    only: a shard's read must not grow with the lake)."""
+    where = {"config_id": plan.config_id, "doc_id": doc_ids}
+    done = store.read("document_results", columns=["doc_id"], where=where)
     finished = set(done.column("doc_id").to_pylist())
     return [d for d in doc_ids if d not in finished]
 

@@ -45,7 +45,9 @@ def release_arrow_memory() -> None:
 
 def segment_documents(store: Store, doc_ids: list[str], segmenter: Segmenter, part: str) -> dict[str, int]:
     """Segment the documents not yet segmented this way; returns counts."""
-    done = store.read("segments", columns=["doc_id"], where={"segmenter": segmenter.segmenter_id}).column("doc_id")
+    # These documents only: a shard's read must not grow with the lake.
+    where = {"segmenter": segmenter.segmenter_id, "doc_id": doc_ids}
+    done = store.read("segments", columns=["doc_id"], where=where).column("doc_id")
     todo = sorted(set(doc_ids) - set(done.to_pylist()))
     rows: list[dict[str, Any]] = []
     for batch in range(0, len(todo), SEGMENT_BATCH_DOCUMENTS):

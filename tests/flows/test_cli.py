@@ -200,7 +200,7 @@ RUN_OPTIONS = {
     "--workers": "1",
     "--compact": "no",
     "--retain-days": "7.0",
-    "--shard-documents": "200",
+    "--shard-documents": "2000",
 }
 
 
@@ -315,7 +315,7 @@ def test_defaults_are_the_models_and_evaluate_labels_stand_in(
         80,
         64,
         2000,
-        200,
+        2000,
     )
     assert _parser().parse_args(["query", "SELECT 1"]).data_dir == data
     # `evaluate` names the file's classes when --labels is not given; --labels wins when it is

@@ -103,6 +103,41 @@ def test_the_same_text_in_two_shards_is_one_document(tmp_path: Path) -> None:
     assert [d["source_uri"].rsplit("/", 1)[1] for d in docs if d["text"].startswith("One")] == ["a.txt"]
 
 
+def test_an_id_repeated_in_another_range_is_the_duplicate_id_reject_of_a_whole_read(
+    tmp_path: Path, small_ranges: None
+) -> None:
+    """The same record id in two record ranges that different shards read: the first record
+    keeps the id and the later ones are `duplicate-id` rejects, as in a whole-file read, in
+    whichever order the shards run."""
+    box = tmp_path / "box"
+    box.mkdir()
+    lines = [json.dumps({"id": f"r{i}", "text": f"Record text number {i}."}) for i in range(40)]
+    lines[30] = json.dumps({"id": "r2", "text": "A later record that reuses an earlier id."})
+    lines[35] = json.dumps({"id": "r2", "text": "Record text number 2."})  # the same id and text
+    (box / "records.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = {"id": [f"p{i}" for i in range(40)], "text": [f"Parquet row {i}." for i in range(40)]}
+    rows["id"][33] = "p1"
+    pq.write_table(pa.table(rows), box / "rows.parquet", row_group_size=4)
+    one = Store(str(tmp_path / "one"))
+    with pytest.MonkeyPatch.context() as whole:
+        whole.setattr(ranges, "RANGE_BYTES", 10**9)
+        whole.setattr(ranges, "PARQUET_FOOTER_BYTES", 10**9)
+        expected = ingest(one, [str(box)], "run1")
+    assert expected.rejects_by_reason == {"duplicate-id": 3}
+    for order in (1, -1):
+        store = Store(str(tmp_path / f"cut{order}"))
+        plan = plan_ingest(store, [str(box)], Limits(), shard_files=1)
+        taken = [u.taken for s in plan.shards for u in s.units if u.taken]
+        assert len(plan.shards) >= 8 and len(taken) == 3  # the later ids are in ranges of their own
+        total = empty_result()
+        for shard in plan.shards[::order]:
+            total = total + ingest_shard(store, shard, "run1", Limits())
+        total = total + finish_ingest(store, plan, total, "run1", Limits())
+        assert sorted(total.doc_ids) == sorted(expected.doc_ids) and total.new_documents == expected.new_documents
+        assert total.rejects_by_reason == {"duplicate-id": 3}
+        assert tables(store) == tables(one)
+
+
 class Recorder:
     """The real adapter, with every call's arguments written down."""
 
