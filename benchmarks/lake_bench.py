@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -38,6 +39,7 @@ sys.path.insert(0, str(HERE))
 from make_documents import documents, write_documents  # noqa: E402
 
 BASE_ARGS = ["--no-classify", "--no-summarize"]
+FILE_DOCUMENTS = 100_000  # ~240 MB of JSONL
 
 
 @dataclass
@@ -138,9 +140,16 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def ingest_figures(bench: Bench, n: int, fresh: Callable[[str], Path], incremental: bool) -> dict[str, float]:
-    inputs = [bench.work / f"docs-{n}.jsonl"]
-    if not inputs[0].exists():
-        write_documents(n, inputs[0])
+    # One JSONL file up to FILE_DOCUMENTS (5k and 50k: one file, cut into record ranges when
+    # large); past that several, as a record file over 1 GiB is rejected (Limits).
+    files = math.ceil(n / FILE_DOCUMENTS)
+    if files == 1:
+        inputs = [bench.work / f"docs-{n}.jsonl"]
+        if not inputs[0].exists():
+            write_documents(n, inputs[0])
+    else:
+        folder = bench.work / f"docs-{n}"
+        inputs = sorted(folder.glob("*.jsonl")) or write_documents(n, folder, files=files)
     data = fresh(f"lake-{n}")
     m = bench.run(inputs, data)
     ref = documents_parquet_bytes(inputs, bench.work / f"docs-{n}.parquet")
