@@ -247,9 +247,12 @@ def process_documents(params: ProcessParams, plan: Plan | None = None) -> RunRep
     # The run has ended in the lake (record_task), so the report's reads see it whole.
     finish.publish_report(store, report.run_id)
     announce(params, store, run_id, report.status, report.counts)
-    if params.compact:  # maintenance after a completed run; its failure leaves the run completed
-        try:
+    # Maintenance after a completed run; its failure leaves the run completed.
+    try:
+        if params.compact:
             get_run_logger().info("compacted the lake: %s", steps.step_compact(store, params.retain_days))
-        except Exception as exc:
-            get_run_logger().warning("the lake could not be compacted: %s", exc)
+        elif merged := steps.step_merge_small_files(store, params.merge_files_over):
+            get_run_logger().info("merged the lake's small files: %s", merged)
+    except Exception as exc:
+        get_run_logger().warning("the lake could not be compacted: %s", exc)
     return report

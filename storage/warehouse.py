@@ -9,6 +9,8 @@ configuration locked), and the statement must pass storage/sandbox.py's checks f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -127,39 +129,67 @@ def _tables(con: Any) -> list[str]:
     ]
 
 
+def merge_small_files(store: Store, over: int) -> dict[str, int] | None:
+    """When the lake holds more than `over` data files, merge the small ones (what `compact`
+    does, without expiring snapshots: `--as-of` reaches the same runs): a read by doc_id opens
+    every file of its table, as no file statistic prunes hashes, so a lake left with a file per
+    shard commit makes every later run's lookups slower. None when it holds `over` or fewer."""
+    with _maintenance(store, "merge the lake's files") as con:
+        before = _file_count(con)
+        if before <= over:
+            return None
+        _merge_files(con)
+        cleaned = _delete_unneeded_files(con)
+        return {"data_files_before": before, "data_files_after": _file_count(con), "files_deleted": cleaned}
+
+
 def compact(store: Store, retain: timedelta) -> dict[str, int]:
     """Merge small data files, expire snapshots older than `retain` (never one a run in flight
     began at), and delete the files no snapshot kept needs. Query results stay the same."""
+    with _maintenance(store, "compact the lake") as con:
+        before = _file_count(con)
+        _merge_files(con)
+        keep_from = _oldest_open_start(con)
+        expired = con.execute(
+            f"SELECT count(*) FROM ducklake_expire_snapshots('{LAKE}', older_than => "
+            "least(now() - to_microseconds(?), coalesce(?::TIMESTAMPTZ, now())))",
+            [int(retain.total_seconds() * 1_000_000), keep_from],
+        ).fetchone()[0]
+        cleaned = _delete_unneeded_files(con)
+        return {
+            "data_files_before": before,
+            "data_files_after": _file_count(con),
+            "snapshots_expired": int(expired),
+            "files_deleted": cleaned,
+        }
+
+
+@contextmanager
+def _maintenance(store: Store, what: str) -> Iterator[Any]:
+    """A writing connection to the lake; its errors as one WarehouseError line."""
     ref = _ready(store)
     try:
         with connect(ref) as con:
-            before = _file_count(con)
-            con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
-            con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
-            keep_from = _oldest_open_start(con)
-            expired = con.execute(
-                f"SELECT count(*) FROM ducklake_expire_snapshots('{LAKE}', older_than => "
-                "least(now() - to_microseconds(?), coalesce(?::TIMESTAMPTZ, now())))",
-                [int(retain.total_seconds() * 1_000_000), keep_from],
-            ).fetchone()[0]
-            cleaned = con.execute(
-                f"SELECT count(*) FROM ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)"
-            ).fetchone()[0]
-            after = _file_count(con)
+            yield con
     except LakeError as exc:
         raise WarehouseError(str(exc)) from exc
     except Exception as exc:
         import duckdb
 
         if isinstance(exc, duckdb.Error):
-            raise WarehouseError(f"cannot compact the lake: {first_line(exc)}") from exc
+            raise WarehouseError(f"cannot {what}: {first_line(exc)}") from exc
         raise
-    return {
-        "data_files_before": before,
-        "data_files_after": after,
-        "snapshots_expired": int(expired),
-        "files_deleted": int(cleaned),
-    }
+
+
+def _merge_files(con: Any) -> None:
+    con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
+    con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
+
+
+def _delete_unneeded_files(con: Any) -> int:
+    return int(
+        con.execute(f"SELECT count(*) FROM ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)").fetchone()[0]
+    )
 
 
 def _file_count(con: Any) -> int:

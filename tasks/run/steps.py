@@ -142,6 +142,13 @@ def step_record_run(
     return report
 
 
+def step_merge_small_files(store: Store, over: int) -> dict[str, int] | None:
+    """After every completed run: the lake's small data files merged once there are too many."""
+    from storage import warehouse
+
+    return warehouse.merge_small_files(store, over)
+
+
 def step_compact(store: Store, retain_days: float) -> dict[str, int]:
     """The lake's maintenance after a run (the nightly's `compact` parameter)."""
     from datetime import timedelta

@@ -200,6 +200,7 @@ RUN_OPTIONS = {
     "--workers": "1",
     "--compact": "no",
     "--retain-days": "7.0",
+    "--merge-files-over": "128",
     "--shard-documents": "2000",
 }
 
@@ -291,6 +292,7 @@ def test_options_fill_the_parameters(tmp_path: Path, tiny_bart: str) -> None:
         "catalog": None,
         "compact": False,
         "retain_days": 7.0,
+        "merge_files_over": 128,
     }
     assert plan == params.make_plan() and plan.summarizer and plan.summarizer.max_new_tokens == 5
     assert plan.classifier is None  # --no-classify: the plan the flow gets says so

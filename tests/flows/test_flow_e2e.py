@@ -96,8 +96,10 @@ def test_run_twice_through_prefect(tmp_path: Path, tiny_bert_classifier: str, ti
     assert [r["status"] for r in json.loads(out.stdout)] == ["completed", "completed"]
 
     # A changed configuration processes again and keeps both results.
-    third = longdoc(*args, "--no-summarize", env=env)
+    # ... and, told to merge whatever files the lake holds, merges them and answers the same.
+    third = longdoc(*args, "--no-summarize", "--merge-files-over", "0", env=env)
     assert third.returncode == 0, third.stderr[-3000:]
+    assert "merged the lake's small files" in third.stdout + third.stderr
     per_doc = sql("SELECT doc_id, count(DISTINCT config_id) AS n FROM document_results GROUP BY 1", data, env)
     assert len(per_doc) == 3 and all(r["n"] == 2 for r in per_doc)
     assert sql("SELECT count(*) AS n FROM segment_labels", data, env)[0]["n"] == counts["segment_labels"]

@@ -229,3 +229,22 @@ def test_compact_keeps_query_results(tmp_path: Path) -> None:
     assert done["data_files_after"] < done["data_files_before"]
     assert warehouse.query(store, sql) == before
     assert warehouse.rebuild(store).missing_files == []
+
+
+def test_a_lake_left_with_many_files_is_merged_and_still_travels_in_time(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "data"))
+    for n in range(6):
+        runlog.begin(store.lake, _run_row(f"r{n}", "running"))
+        store.add("documents", [document_row(f"r{n}-{i}", f"text {n} {i}") for i in range(40)], f"r{n}")
+        runlog.end(store.lake, _run_row(f"r{n}", "completed"))
+    sql = "SELECT doc_id, text FROM documents ORDER BY doc_id"
+    before, at_r2 = warehouse.query(store, sql), _ids(store, as_of="r2")
+    assert len(at_r2) == 120
+
+    assert warehouse.merge_small_files(store, over=10_000) is None  # under the bound: nothing done
+    merged = warehouse.merge_small_files(store, over=1)
+    assert merged is not None and merged["data_files_after"] < merged["data_files_before"]
+    assert warehouse.merge_small_files(store, over=merged["data_files_after"]) is None
+    assert warehouse.query(store, sql) == before
+    assert _ids(store, as_of="r2") == at_r2  # no snapshot expired: --as-of answers as before
+    assert warehouse.rebuild(store).missing_files == []
