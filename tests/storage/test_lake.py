@@ -215,12 +215,18 @@ def test_a_data_directory_of_the_previous_release_is_migrated_with_identical_res
     assert warehouse.rebuild(store).migrated == {}  # once only
 
 
-def test_compact_keeps_query_results(tmp_path: Path) -> None:
+def _six_runs(tmp_path: Path) -> Store:
+    """A lake of six runs r0..r5 of 40 documents each: a data file (or more) per run."""
     store = Store(str(tmp_path / "data"))
     for n in range(6):
         runlog.begin(store.lake, _run_row(f"r{n}", "running"))
         store.add("documents", [document_row(f"r{n}-{i}", f"text {n} {i}") for i in range(40)], f"r{n}")
         runlog.end(store.lake, _run_row(f"r{n}", "completed"))
+    return store
+
+
+def test_compact_keeps_query_results(tmp_path: Path) -> None:
+    store = _six_runs(tmp_path)
     sql = "SELECT doc_id, text FROM documents ORDER BY doc_id"
     before = warehouse.query(store, sql)
     from datetime import timedelta
@@ -232,11 +238,7 @@ def test_compact_keeps_query_results(tmp_path: Path) -> None:
 
 
 def test_a_lake_left_with_many_files_is_merged_and_still_travels_in_time(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "data"))
-    for n in range(6):
-        runlog.begin(store.lake, _run_row(f"r{n}", "running"))
-        store.add("documents", [document_row(f"r{n}-{i}", f"text {n} {i}") for i in range(40)], f"r{n}")
-        runlog.end(store.lake, _run_row(f"r{n}", "completed"))
+    store = _six_runs(tmp_path)
     sql = "SELECT doc_id, text FROM documents ORDER BY doc_id"
     before, at_r2 = warehouse.query(store, sql), _ids(store, as_of="r2")
     assert len(at_r2) == 120
