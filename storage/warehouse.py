@@ -129,6 +129,9 @@ def _tables(con: Any) -> list[str]:
     ]
 
 
+MERGED_FILE_SIZE = "4MB"
+
+
 def merge_small_files(store: Store, over: int) -> dict[str, int] | None:
     """When the lake holds more than `over` data files, merge the small ones (what `compact`
     does, without expiring snapshots: `--as-of` reaches the same runs): a read by doc_id opens
@@ -182,6 +185,10 @@ def _maintenance(store: Store, what: str) -> Iterator[Any]:
 
 
 def _merge_files(con: Any) -> None:
+    # The merge's memory grows with the size of the files it writes: at the lake's default
+    # target (512 MB) merging a 500k-document lake peaked at 3.3 GB, at 4 MB at 0.5 GB, and the
+    # ~100 files left cost a lookup by doc_id no more than 7 do (BENCHMARKS.md).
+    con.execute(f"CALL ducklake_set_option('{LAKE}', 'target_file_size', '{MERGED_FILE_SIZE}')")
     con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
     con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
 
