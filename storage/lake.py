@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from storage import catalog_file
 from storage.sandbox import first_line
 
 LAKE = "lake"  # the name the lake is attached under
@@ -83,6 +84,13 @@ class LakeRef:
             return True
         return Path(uri.removeprefix("sqlite:")).exists()
 
+    @property
+    def catalog_path(self) -> Path | None:
+        """The DuckDB catalog file, whose writes `storage.catalog_file` keeps safe from kills."""
+        if self.catalog_kind != "duckdb":
+            return None
+        return Path(self.catalog_uri().removeprefix("ducklake:"))
+
 
 def extension_file(name: str) -> str:
     """The signed extension file in its PyPI package (`duckdb-extension-<name>`)."""
@@ -103,7 +111,11 @@ def new_connection(config: dict[str, Any] | None = None, ref: LakeRef | None = N
     import duckdb
 
     settings = {"autoinstall_known_extensions": False, "autoload_known_extensions": False} | (config or {})
+    if ref is not None and ref.catalog_path is not None:
+        settings |= catalog_file.NO_CHECKPOINT
     con = duckdb.connect(":memory:", config=settings)
+    if ref is not None and ref.catalog_path is not None:
+        con.execute(catalog_file.NO_CHECKPOINT_PRAGMA)
     for name in needed_extensions(ref):
         con.execute(f"LOAD '{extension_file(name)}'")
     return con
@@ -204,10 +216,30 @@ def process_lock() -> threading.RLock:
 
 
 @contextmanager
+def catalog_held(ref: LakeRef, exclusive: bool) -> Iterator[None]:
+    """A DuckDB catalog file locked for this process (see `storage.catalog_file`), made when a
+    writer finds none; nothing to hold for a PostgreSQL or SQLite catalog."""
+    path = ref.catalog_path
+    if path is None:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            if exclusive:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(catalog_file.held(path, exclusive, LOCK_WAIT_SECONDS))
+            if exclusive and not path.exists():
+                catalog_file.create(path)
+        except (catalog_file.CatalogBusy, OSError) as exc:
+            raise LakeError(f"cannot open the lake at {ref.catalog_uri()}: {first_line(exc)}") from exc
+        yield
+
+
+@contextmanager
 def connect(ref: LakeRef, read_only: bool = False, snapshot: int | None = None) -> Iterator[Any]:
     """A connection with the lake attached as `lake`, detached (the catalog released) on exit;
-    one at a time per process."""
-    with _process_lock:
+    one at a time per process. A writer folds a long catalog log in before it lets go."""
+    with _process_lock, catalog_held(ref, exclusive=not read_only):
         instance = _instance(ref)
         con = instance.con.cursor()
         instance.open += 1
@@ -222,6 +254,8 @@ def connect(ref: LakeRef, read_only: bool = False, snapshot: int | None = None) 
         finally:
             instance.open -= 1
             con.close()
+        if not read_only and ref.catalog_path is not None:
+            catalog_file.checkpoint_if_due(ref.catalog_path)
 
 
 def _release(con: Any) -> None:

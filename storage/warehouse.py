@@ -18,7 +18,7 @@ from typing import Any
 
 from storage import lakeio, migrate, runlog, sandbox
 from storage.datasets import Store
-from storage.lake import LAKE, LakeError, LakeRef, attach, connect, new_connection, process_lock
+from storage.lake import LAKE, LakeError, LakeRef, attach, catalog_held, connect, new_connection, process_lock
 from storage.lakeschema import VIEWS
 from storage.sandbox import QueryLimits, QueryRefused, first_line
 
@@ -75,7 +75,8 @@ def sandboxed(ref: LakeRef, snapshot: int, limits: QueryLimits) -> Any:
     """A connection that reads the lake at `snapshot` and reaches nothing else."""
     con = new_connection(sandbox.SETTINGS | {"memory_limit": limits.memory, "threads": limits.threads}, ref)
     try:
-        attach(con, ref, read_only=True, snapshot=snapshot)
+        with catalog_held(ref, exclusive=False):
+            attach(con, ref, read_only=True, snapshot=snapshot)
         con.execute(f"USE {LAKE}")
         # DuckLake reads its data files through the file system: only its own directory is open,
         # and COPY or a write to it is refused by the statement checks before SQL runs.
