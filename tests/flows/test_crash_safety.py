@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("documents", "segments", "segment_labels", "segment_summaries", "document_results", "rejects", "inbox_files")
 VOLATILE = {"run_id", "ingested_at", "rejected_at", "seen_at", "created_at"}
 # (the commit of the run after which it is killed, the delay after it): every commit changes
-# the catalog file (a stage's rows with its completion, ingest's batch, the run's rows), so each
+# the catalog file or its log (a stage's rows with its completion, ingest's batch, the run's rows), so each
 # kill lands in a different place: between commits, mid-inference, before the run's end. Each
 # killed run starts where the last one's commits left off. Stage times (tiny models, 2 cores):
 # classify ~0.4 s, summarize ~0.45 s.
