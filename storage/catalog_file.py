@@ -98,7 +98,7 @@ def _lock(fd: int, exclusive: bool, deadline: float) -> None:
 
 
 def _swap_pending(path: Path) -> bool:
-    return _sibling(path, ".swap").exists() or _sibling(path, ".next.tmp").exists()
+    return any(_sibling(path, suffix).exists() for suffix in (".swap", ".next", ".next.tmp"))
 
 
 def recover(path: Path) -> None:

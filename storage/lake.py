@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 import threading
 import time
@@ -22,6 +23,8 @@ from typing import Any
 
 from storage import catalog_file
 from storage.sandbox import first_line
+
+log = logging.getLogger("longdoc.storage")
 
 LAKE = "lake"  # the name the lake is attached under
 CATALOG_FILE = "catalog.ducklake"
@@ -255,7 +258,18 @@ def connect(ref: LakeRef, read_only: bool = False, snapshot: int | None = None) 
             instance.open -= 1
             con.close()
         if not read_only and ref.catalog_path is not None:
-            catalog_file.checkpoint_if_due(ref.catalog_path)
+            _fold_in(ref.catalog_path)
+
+
+def _fold_in(path: Path) -> None:
+    """Fold a long catalog log in; a failure keeps the log (every commit is in it) for the next
+    writer to fold, and does not fail the write that has committed."""
+    import duckdb
+
+    try:
+        catalog_file.checkpoint_if_due(path)
+    except (OSError, duckdb.Error) as exc:
+        log.warning("the catalog log at %s was not folded in (the next write tries again): %s", path, first_line(exc))
 
 
 def _release(con: Any) -> None:

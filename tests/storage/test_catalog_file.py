@@ -104,3 +104,29 @@ def test_a_writer_killed_while_folding_its_log_in_loses_nothing(
     assert _rows(ref) == commits * 3 + 8
     assert {p.name for p in tmp_path.iterdir()} <= lake_files
     assert step > 5 or leftovers, "the kill left no trace of a fold-in to recover from"
+
+
+def test_a_fold_in_that_fails_keeps_the_commit_and_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ref = LakeRef(str(tmp_path))
+    path = ref.catalog_path
+    assert path is not None
+    with connect(ref) as con:
+        con.execute("CREATE TABLE lake.t (a INTEGER, b VARCHAR)")
+    real = catalog_file.checkpoint_if_due
+
+    def full_disk(path: Path, limit: int | None = None) -> bool:
+        (path.parent / "catalog.ducklake.next.tmp").write_bytes(b"half a copy")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(catalog_file, "checkpoint_if_due", full_disk)
+    with caplog.at_level("WARNING", logger="longdoc.storage"), connect(ref) as con:
+        con.execute("INSERT INTO lake.t SELECT range, 'kept' FROM range(4)")
+    assert "not folded in" in caplog.text and "No space left" in caplog.text
+    monkeypatch.setattr(catalog_file, "checkpoint_if_due", real)
+    assert _rows(ref) == 4  # the commit stands, and the half copy is cleared on the next open
+    assert not (tmp_path / "catalog.ducklake.next.tmp").exists()
+    with connect(ref) as con:
+        con.execute("INSERT INTO lake.t VALUES (1, 'after')")
+    assert _rows(ref) == 5
